@@ -1,0 +1,131 @@
+import { LRUCache } from 'lru-cache';
+import { type KvState, kvBytes } from './generate.js';
+import type { FloatData } from './tensors.js';
+
+/** What one image costs the encoders, kept so a follow-up runs neither. */
+export interface ImageEmbeddings {
+  /** vision_encoder output rows [imageTokens, hidden], pack dtype. */
+  clipFeatures: FloatData;
+  /** sam_image_encoder output [1,256,64,64]. */
+  samEmbeddings: Float32Array;
+  original: { width: number; height: number };
+  resized: { width: number; height: number };
+}
+
+/** Image embeddings by image sha256, bounded in bytes. */
+export class ImageEmbeddingCache {
+  private readonly lru: LRUCache<string, ImageEmbeddings>;
+  hits = 0;
+  misses = 0;
+
+  constructor(maxBytes: number) {
+    this.lru = new LRUCache<string, ImageEmbeddings>({
+      maxSize: Math.max(1, maxBytes),
+      sizeCalculation: (e) => Math.max(1, e.clipFeatures.byteLength + e.samEmbeddings.byteLength),
+    });
+  }
+
+  get(hash: string): ImageEmbeddings | undefined {
+    const found = this.lru.get(hash);
+    if (found) this.hits++;
+    else this.misses++;
+    return found;
+  }
+
+  /** An entry larger than the whole cache is not kept (lru-cache refuses it). */
+  set(hash: string, embeddings: ImageEmbeddings): void {
+    this.lru.set(hash, embeddings);
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+}
+
+/**
+ * One unit of a sequence: a token id, or an image (its hash) that stands for
+ * all of its feature rows. Two sequences share a KV prefix exactly as far as
+ * their units agree, since attention is causal.
+ */
+export type SequenceUnit = number | `image:${string}`;
+
+interface KvEntry {
+  units: SequenceUnit[];
+  kv: KvState;
+}
+
+export interface KvMatch {
+  kv: KvState;
+  /** Units of the new sequence whose KV is in `kv`. */
+  units: number;
+}
+
+/**
+ * Recent decoder KV caches, bounded in bytes. A follow-up in a conversation
+ * extends the previous prompt + answer, so its longest common prefix with an
+ * entry is everything but the new question: only that gets prefilled.
+ */
+export class KvCache {
+  private readonly lru: LRUCache<number, KvEntry>;
+  private nextId = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    maxBytes: number,
+    private readonly imageRows: number,
+  ) {
+    this.lru = new LRUCache<number, KvEntry>({
+      maxSize: Math.max(1, maxBytes),
+      sizeCalculation: (e) => Math.max(1, kvBytes(e.kv)),
+    });
+  }
+
+  private positionsOf(unit: SequenceUnit): number {
+    return typeof unit === 'number' ? 1 : this.imageRows;
+  }
+
+  /** The entry sharing the longest prefix with `units`, cut to at most `maxPositions`. */
+  find(units: readonly SequenceUnit[], maxPositions: number): (KvMatch & { positions: number; entryId: number }) | undefined {
+    let best: { entryId: number; units: number; positions: number } | undefined;
+    for (const [entryId, entry] of this.lru.entries()) {
+      let shared = 0;
+      let positions = 0;
+      while (
+        shared < entry.units.length &&
+        shared < units.length &&
+        entry.units[shared] === units[shared] &&
+        positions + this.positionsOf(units[shared]!) <= Math.min(maxPositions, entry.kv.length)
+      ) {
+        positions += this.positionsOf(units[shared]!);
+        shared++;
+      }
+      if (shared > 0 && (!best || positions > best.positions)) best = { entryId, units: shared, positions };
+    }
+    if (!best) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    const entry = this.lru.get(best.entryId)!;
+    return { kv: entry.kv, units: best.units, positions: best.positions, entryId: best.entryId };
+  }
+
+  /** Stores a state; the entry it grew from (if any) is dropped, its prefix lives on here. */
+  store(units: SequenceUnit[], kv: KvState, replaces?: number): void {
+    if (replaces !== undefined) this.lru.delete(replaces);
+    this.lru.set(this.nextId++, { units, kv });
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+}

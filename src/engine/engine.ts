@@ -1,0 +1,248 @@
+import { createHash } from 'node:crypto';
+import type ort from 'onnxruntime-node';
+import type { Logger } from 'pino';
+import { UserInputError } from '../errors.js';
+import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit } from './caches.js';
+import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
+import { decodeImage } from './image.js';
+import { maskStats } from './mask.js';
+import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
+import { masksFromLowRes } from './postprocess.js';
+import { clipPixelValues, samPixelValues } from './preprocess.js';
+import { buildPrompt } from './prompt.js';
+import { type FloatData, allocFloat, copyFloats, floatData, floatTensor } from './tensors.js';
+import { IMAGE_SLOT } from './tokenizer.js';
+import type { ChatRequest, ChatResult, ChatTurn, Segment, StageTimings } from './types.js';
+
+export interface EngineOptions extends PackOptions {
+  /** Images over this many pixels are refused before decoding. */
+  maxImagePixels?: number;
+  cache?: { imageBytes?: number; kvBytes?: number };
+}
+
+export interface EngineStats {
+  imageCache: { entries: number; bytes: number; hits: number; misses: number };
+  kvCache: { entries: number; bytes: number; hits: number; misses: number };
+}
+
+const LOW_RES = 256;
+
+function emptyTimings(): StageTimings {
+  return {
+    imageDecode: 0, clipPreprocess: 0, samPreprocess: 0, visionEncoder: 0, prefill: 0, decodeSteps: 0,
+    segProjection: 0, samEncoder: 0, maskDecoder: 0, postprocess: 0, total: 0,
+  };
+}
+
+/** LISA over ONNX Runtime: an image and a conversation in, an answer and masks out. */
+export class Engine {
+  private readonly imageCache: ImageEmbeddingCache;
+  private readonly kvCache: KvCache;
+  /** One chat at a time: the graphs already use every core, and the caches are shared. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly pack: LoadedPack,
+    private readonly options: EngineOptions,
+  ) {
+    this.imageCache = new ImageEmbeddingCache(options.cache?.imageBytes ?? 256 * 2 ** 20);
+    this.kvCache = new KvCache(options.cache?.kvBytes ?? 256 * 2 ** 20, pack.manifest.imageTokens);
+  }
+
+  static async open(packDir: string, options: EngineOptions = {}): Promise<Engine> {
+    const pack = await openPack(packDir, options);
+    options.logger?.info({ pack: pack.manifest.name, provider: pack.provider, dtype: pack.manifest.dtype }, 'model pack loaded');
+    return new Engine(pack, options);
+  }
+
+  get manifest() {
+    return this.pack.manifest;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    await releasePack(this.pack);
+  }
+
+  stats(): EngineStats {
+    return {
+      imageCache: { entries: this.imageCache.size, bytes: this.imageCache.bytes, hits: this.imageCache.hits, misses: this.imageCache.misses },
+      kvCache: { entries: this.kvCache.size, bytes: this.kvCache.bytes, hits: this.kvCache.hits, misses: this.kvCache.misses },
+    };
+  }
+
+  /** Prompt length in decoder positions (image rows included) for these turns. */
+  countPromptTokens(turns: readonly ChatTurn[]): number {
+    return this.positions(this.pack.tokenizer.encodePrompt(buildPrompt(this.manifest, turns)));
+  }
+
+  chat(request: ChatRequest): Promise<ChatResult> {
+    const run = this.queue.then(() => this.run(request));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private positions(ids: readonly number[]): number {
+    return ids.reduce((n, id) => n + (id === IMAGE_SLOT ? this.manifest.imageTokens : 1), 0);
+  }
+
+  private async run(request: ChatRequest): Promise<ChatResult> {
+    const t0 = performance.now();
+    const timings = emptyTimings();
+    const throwIfAborted = () => {
+      if (request.signal?.aborted) throw new UserInputError('The request was cancelled.', 'cancelled');
+    };
+    throwIfAborted();
+    const manifest = this.manifest;
+    const { tokenizer } = this.pack;
+    const turns = request.turns;
+    if (turns.length === 0 || turns[turns.length - 1]!.assistant !== undefined) {
+      throw new Error('chat needs turns ending with an unanswered question');
+    }
+    for (const turn of turns) {
+      if (turn.user.trim() === '') throw new UserInputError('The question is empty. Ask something about the image.', 'question_empty');
+    }
+    const ids = tokenizer.encodePrompt(buildPrompt(manifest, turns));
+    const promptPositions = this.positions(ids);
+    const { contextLength } = manifest.decoder;
+    if (promptPositions >= contextLength) {
+      throw new UserInputError(
+        `The conversation is too long for the model: ${promptPositions} tokens, and it reads at most ${contextLength - 1} before answering. Shorten the question or start a new conversation.`,
+        'prompt_too_long',
+      );
+    }
+
+    const hash = request.imageHash ?? createHash('sha256').update(request.image).digest('hex');
+    const image = await this.imageEmbeddings(hash, request, timings);
+    const units: SequenceUnit[] = ids.map((id) => (id === IMAGE_SLOT ? (`image:${hash}` as const) : id));
+
+    // Reuse the longest cached prefix; at least one position must be fed to get logits.
+    const match = this.kvCache.find(units, promptPositions - 1);
+    const reusedUnits = match?.units ?? 0;
+    const kv: KvState = match ? truncateKvState(match.kv, match.positions) : emptyKv(this.pack);
+    const embeds = await this.embedUnits(units.slice(reusedUnits), image.features.clipFeatures);
+
+    const generation = await generate({
+      pack: this.pack,
+      embeds: embeds.rows,
+      count: embeds.count,
+      kv,
+      maxNewTokens: manifest.generation.maxNewTokens,
+      contextLength,
+      segId: tokenizer.segId,
+      eosId: tokenizer.eosId,
+      throwIfAborted,
+    });
+    timings.prefill = generation.prefillMs;
+    timings.decodeSteps = generation.decodeMs;
+    this.kvCache.store([...units, ...generation.fedIds], generation.kv, match?.entryId);
+
+    const segments = await this.segments(generation.segHidden, image, timings);
+    timings.total = performance.now() - t0;
+    return {
+      text: tokenizer.decode(generation.ids),
+      segments,
+      timings,
+      tokens: { prompt: promptPositions, generated: generation.ids.length, reusedFromCache: match?.positions ?? 0 },
+      cache: { imageEmbeddings: image.hit ? 'hit' : 'miss' },
+    };
+  }
+
+  /**
+   * CLIP features now, SAM embeddings as a promise: the SAM encoder runs while
+   * the LLM decodes (they are independent), and is awaited only for masks.
+   */
+  private async imageEmbeddings(hash: string, request: ChatRequest, timings: StageTimings) {
+    const cached = this.imageCache.get(hash);
+    if (cached) return { hit: true, features: cached, sam: Promise.resolve(cached.samEmbeddings) };
+    const manifest = this.manifest;
+    let started = performance.now();
+    const decoded = request.decoded ?? (await decodeImage(request.image, { maxPixels: this.options.maxImagePixels ?? 40_000_000 }));
+    timings.imageDecode = performance.now() - started;
+    started = performance.now();
+    const samInput = await samPixelValues(decoded, manifest.sam);
+    timings.samPreprocess = performance.now() - started;
+    const samStarted = performance.now();
+    const sam = this.pack.sessions.samImageEncoder
+      .run({ pixel_values: floatTensor('float32', samInput.data, [1, 3, manifest.sam.size, manifest.sam.size]) })
+      .then((out) => {
+        timings.samEncoder = performance.now() - samStarted;
+        return out.image_embeddings!.data as Float32Array;
+      });
+    sam.catch(() => undefined); // awaited later; keep an early failure from being "unhandled"
+    started = performance.now();
+    const clipInput = await clipPixelValues(decoded, manifest.clip);
+    timings.clipPreprocess = performance.now() - started;
+    started = performance.now();
+    const vision = await this.pack.sessions.visionEncoder.run({
+      pixel_values: floatTensor('float32', clipInput, [1, 3, manifest.clip.size, manifest.clip.size]),
+    });
+    timings.visionEncoder = performance.now() - started;
+    const features: ImageEmbeddings = {
+      clipFeatures: floatData(vision.image_features!),
+      samEmbeddings: new Float32Array(0),
+      original: { width: decoded.width, height: decoded.height },
+      resized: samInput.resized,
+    };
+    const samDone = sam.then((samEmbeddings) => {
+      features.samEmbeddings = samEmbeddings;
+      this.imageCache.set(hash, features);
+      return samEmbeddings;
+    });
+    return { hit: false, features, sam: samDone };
+  }
+
+  /** Embedding rows for the units still to be fed: token embeddings, image rows spliced in. */
+  private async embedUnits(units: readonly SequenceUnit[], imageRows: FloatData) {
+    const { hidden: H } = this.manifest.decoder;
+    const textIds = units.filter((u): u is number => typeof u === 'number');
+    const tokenRows = await embedTokens(this.pack, textIds);
+    const count = units.reduce<number>((n, u) => n + (typeof u === 'number' ? 1 : this.manifest.imageTokens), 0);
+    const rows = allocFloat(this.manifest.dtype, count * H);
+    let row = 0;
+    let textRow = 0;
+    for (const unit of units) {
+      if (typeof unit === 'number') {
+        copyFloats(rows, row * H, tokenRows, textRow * H, H);
+        textRow++;
+        row++;
+      } else {
+        copyFloats(rows, row * H, imageRows, 0, this.manifest.imageTokens * H);
+        row += this.manifest.imageTokens;
+      }
+    }
+    return { rows, count };
+  }
+
+  private async segments(
+    segHidden: readonly FloatData[],
+    image: { features: ImageEmbeddings; sam: Promise<Float32Array> },
+    timings: StageTimings,
+  ): Promise<Segment[]> {
+    // The SAM encoder's result is cached even when this answer needs no mask.
+    const samEmbeddings = await image.sam;
+    if (segHidden.length === 0) return [];
+    const manifest = this.manifest;
+    const { hidden: H } = manifest.decoder;
+    const n = segHidden.length;
+    let started = performance.now();
+    const hiddenRows = allocFloat(manifest.dtype, n * H);
+    segHidden.forEach((h, i) => copyFloats(hiddenRows, i * H, h, 0, H));
+    const projected = await this.pack.sessions.segProjection.run({ seg_hidden: floatTensor(manifest.dtype, hiddenRows, [n, H]) });
+    timings.segProjection = performance.now() - started;
+    started = performance.now();
+    const decoded = await this.pack.sessions.samMaskDecoder.run({
+      image_embeddings: floatTensor('float32', samEmbeddings, [1, 256, 64, 64]),
+      seg_embeddings: projected.seg_embeddings as ort.Tensor,
+    });
+    timings.maskDecoder = performance.now() - started;
+    started = performance.now();
+    const lowRes = decoded.low_res_masks!.data as Float32Array;
+    const scores = decoded.iou_predictions!.data as Float32Array;
+    const { original, resized } = image.features;
+    const masks = masksFromLowRes(lowRes, n, LOW_RES, manifest.sam.size, resized, original);
+    const segments = masks.map((mask, i) => ({ mask, ...maskStats(mask), score: scores[i] ?? 0 }));
+    timings.postprocess = performance.now() - started;
+    return segments;
+  }
+}

@@ -1,0 +1,78 @@
+/** The engine's public types: what every caller of LISA sees. */
+
+/** An 8-bit RGB image, row-major, 3 bytes per pixel, EXIF orientation applied. */
+export interface DecodedImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** A binary mask at the original image size: `data[y * width + x]` is 0 or 1. */
+export interface BinaryMask {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** A COCO-style run-length encoding (column-major, compressed `counts` string). */
+export interface RleMask {
+  size: [height: number, width: number];
+  counts: string;
+}
+
+/** [x, y, width, height] in pixels of the original image. */
+export type BoundingBox = [number, number, number, number];
+
+export interface Segment {
+  mask: BinaryMask;
+  bbox: BoundingBox;
+  area: number;
+  /** The mask decoder's predicted IoU for this mask. */
+  score: number;
+}
+
+/** One exchange of a conversation; the last turn of a request has no answer yet. */
+export interface ChatTurn {
+  user: string;
+  assistant?: string;
+}
+
+export interface ChatRequest {
+  /** The encoded image file (JPEG, PNG, WebP, GIF, TIFF, AVIF). */
+  image: Uint8Array;
+  /** sha256 hex of `image`, when the caller already knows it (saves hashing). */
+  imageHash?: string;
+  /** `image` already decoded by the caller (who needs the pixels for the overlay anyway). */
+  decoded?: DecodedImage;
+  /** Oldest first; every turn but the last carries its answer. */
+  turns: ChatTurn[];
+  signal?: AbortSignal;
+}
+
+/** Milliseconds spent in each stage of one `chat` call. */
+export interface StageTimings {
+  imageDecode: number;
+  clipPreprocess: number;
+  samPreprocess: number;
+  visionEncoder: number;
+  prefill: number;
+  /** All single-token decoder steps, summed. */
+  decodeSteps: number;
+  segProjection: number;
+  samEncoder: number;
+  maskDecoder: number;
+  postprocess: number;
+  total: number;
+}
+
+export type StageName = keyof StageTimings;
+
+export interface ChatResult {
+  /** The decoded answer; every `[SEG]` token appears as the pack's seg token text. */
+  text: string;
+  /** One per `[SEG]`, in order of appearance. */
+  segments: Segment[];
+  timings: StageTimings;
+  tokens: { prompt: number; generated: number; reusedFromCache: number };
+  cache: { imageEmbeddings: 'hit' | 'miss' };
+}
