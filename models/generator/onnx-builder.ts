@@ -1,0 +1,254 @@
+/**
+ * Small helpers for building ONNX graphs with onnx-proto, shared by the model
+ * pack generators (the toy pack now, the bench pack later).
+ *
+ * Everything here is deterministic: names come from counters, tensor data is
+ * written little-endian through DataView (never platform byte order), and
+ * protobufjs encodes fields in schema order, so the same calls always give
+ * the same bytes.
+ */
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+/** ONNX IR version 8 / opset 17: well inside what onnxruntime-node 1.30 accepts. */
+export const IR_VERSION = 8;
+export const OPSET = 17;
+
+export type ElemType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool' | 'uint8';
+/** A dimension: a fixed size, or the name of a symbolic (dynamic) one. */
+export type Dim = number | string;
+
+const ELEM_TYPES: Record<ElemType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
+  int64: onnx.TensorProto.DataType.INT64,
+  int32: onnx.TensorProto.DataType.INT32,
+  bool: onnx.TensorProto.DataType.BOOL,
+  uint8: onnx.TensorProto.DataType.UINT8,
+};
+
+export function onnxElemType(type: ElemType): number {
+  return ELEM_TYPES[type];
+}
+
+const BYTES_PER_ELEMENT: Record<ElemType, number> = { float32: 4, float16: 2, int64: 8, int32: 4, bool: 1, uint8: 1 };
+
+const scratch = new DataView(new ArrayBuffer(4));
+
+/**
+ * IEEE 754 binary16 bits of a number, rounding to nearest even like a cast in
+ * PyTorch or numpy would. Node 20 has no Float16Array, hence by hand.
+ */
+export function float16Bits(value: number): number {
+  scratch.setFloat32(0, value);
+  const bits = scratch.getUint32(0);
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff;
+  let mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa !== 0 ? 0x200 : 0); // Inf / NaN
+  const e = exponent - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // too large: Inf
+  if (e <= 0) {
+    // Subnormal half (or zero): value = mantissa' * 2^-24.
+    if (e < -10) return sign;
+    mantissa |= 0x800000;
+    const shift = 14 - e;
+    let half = mantissa >>> shift;
+    const rest = mantissa & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rest > halfway || (rest === halfway && (half & 1) === 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to Inf).
+  if (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1)) half++;
+  return sign | half;
+}
+
+/** Little-endian raw bytes of tensor data, as TensorProto.raw_data wants them. */
+export function encodeTensorData(type: ElemType, data: ArrayLike<number> | readonly bigint[] | BigInt64Array): Uint8Array {
+  const bytes = new Uint8Array(data.length * BYTES_PER_ELEMENT[type]);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    switch (type) {
+      case 'float32':
+        view.setFloat32(i * 4, Number(v), true);
+        break;
+      case 'float16':
+        view.setUint16(i * 2, float16Bits(Number(v)), true);
+        break;
+      case 'int64':
+        view.setBigInt64(i * 8, typeof v === 'bigint' ? v : BigInt(v), true);
+        break;
+      case 'int32':
+        view.setInt32(i * 4, Number(v), true);
+        break;
+      case 'bool':
+      case 'uint8':
+        view.setUint8(i, Number(v));
+        break;
+    }
+  }
+  return bytes;
+}
+
+/** An attribute value: plain numbers are INT(S), strings STRING; floats must say so. */
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+
+/** Marks a float attribute (a bare number would be written as an int). */
+export function float(value: number): { float: number } {
+  return { float: value };
+}
+
+function attribute(name: string, value: AttrValue): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new Error(`attribute ${name}: ${value} is not an integer; wrap floats with float()`);
+    return { name, type: T.INT, i: value };
+  }
+  if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  if ('float' in value) return { name, type: T.FLOAT, f: value.float };
+  return { name, type: T.FLOATS, floats: value.floats };
+}
+
+function valueInfo(name: string, type: ElemType, dims: readonly Dim[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: onnxElemType(type),
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+/**
+ * Collects the nodes, weights, inputs and outputs of one graph. Intermediate
+ * tensor names are generated (`<op>_<n>`) unless given, so graph code reads as
+ * a chain of calls: `const y = g.op('Relu', [x]);`.
+ */
+export class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly names = new Set<string>();
+  private counter = 0;
+
+  constructor(readonly name: string) {}
+
+  private claim(name: string): string {
+    if (this.names.has(name)) throw new Error(`graph ${this.name}: tensor name ${name} used twice`);
+    this.names.add(name);
+    return name;
+  }
+
+  private fresh(hint: string): string {
+    let name: string;
+    do name = `${hint}_${this.counter++}`;
+    while (this.names.has(name));
+    return this.claim(name);
+  }
+
+  /** Declares a graph input and returns its name. */
+  input(name: string, type: ElemType, dims: readonly Dim[]): string {
+    this.inputs.push(valueInfo(this.claim(name), type, dims));
+    return name;
+  }
+
+  /**
+   * Declares a graph output fed by `source`. The value is renamed through an
+   * Identity node so that outputs keep their contract names whatever produced them.
+   */
+  output(name: string, source: string, type: ElemType, dims: readonly Dim[]): void {
+    this.node('Identity', [source], {}, [name]);
+    this.outputs.push(valueInfo(name, type, dims));
+  }
+
+  /** A weight / constant tensor; returns its name. */
+  initializer(hint: string, type: ElemType, dims: readonly number[], data: ArrayLike<number> | readonly bigint[]): string {
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (data.length !== count) throw new Error(`initializer ${hint}: ${data.length} values for shape [${dims.join(',')}]`);
+    const name = this.fresh(hint);
+    this.initializers.push({ name, dataType: onnxElemType(type), dims: [...dims], rawData: encodeTensorData(type, data) });
+    return name;
+  }
+
+  /** An int64 constant (1-D by default; pass `[]` dims for a scalar). */
+  int64(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    return this.initializer('i64', 'int64', dims, values);
+  }
+
+  /** A float32 constant (1-D by default; pass `[]` dims for a scalar). */
+  float32(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    return this.initializer('f32', 'float32', dims, values);
+  }
+
+  /** Adds a node; returns its output names (generated unless `outputs` names them). */
+  node(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs: readonly string[] | number = 1): string[] {
+    const outNames =
+      typeof outputs === 'number'
+        ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase()))
+        : outputs.map((o) => this.claim(o));
+    this.nodes.push({
+      name: `${opType}_${this.nodes.length}`,
+      opType,
+      input: [...inputs],
+      output: outNames,
+      attribute: Object.keys(attrs).map((key) => attribute(key, attrs[key]!)),
+    });
+    return outNames;
+  }
+
+  /** A single-output node; returns its output name. */
+  op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}): string {
+    return this.node(opType, inputs, attrs)[0]!;
+  }
+
+  /** Casts to `type`, or returns `x` unchanged when `from` already is that type. */
+  cast(x: string, from: ElemType, to: ElemType): string {
+    return from === to ? x : this.op('Cast', [x], { to: onnxElemType(to) });
+  }
+
+  /** `x[..., start:end]` along one axis (Slice-13 takes its bounds as inputs). */
+  slice(x: string, axis: number, start: number, end: number): string {
+    return this.op('Slice', [x, this.int64([start]), this.int64([end]), this.int64([axis])]);
+  }
+
+  /** Unsqueeze-13 / Squeeze-13 take their axes as an input tensor. */
+  unsqueeze(x: string, axes: readonly number[]): string {
+    return this.op('Unsqueeze', [x, this.int64(axes)]);
+  }
+
+  squeeze(x: string, axes: readonly number[]): string {
+    return this.op('Squeeze', [x, this.int64(axes)]);
+  }
+
+  reshape(x: string, shape: readonly number[]): string {
+    return this.op('Reshape', [x, this.int64(shape)]);
+  }
+
+  /** The serialised ModelProto. */
+  toBytes(docString = ''): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: IR_VERSION,
+      opsetImport: [{ domain: '', version: OPSET }],
+      producerName: 'lisa-bot',
+      producerVersion: '1',
+      docString,
+      graph: {
+        name: this.name,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
