@@ -1,0 +1,255 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { UserInputError } from '../errors.js';
+import { ENV_PREFIX, closest, coerceEnvValue, envVarName, leavesByEnvVar } from './env.js';
+import { type Config, type SecretName, type Secrets, configSchema, secretNames } from './schema.js';
+
+/** The packaged defaults; always the base layer, whatever the working directory. */
+export const defaultConfigFile = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
+
+export interface LoadConfigOptions {
+  /** A YAML file laid over the defaults (`--config FILE`); relative to process.cwd(). */
+  file?: string;
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+type Plain = Record<string, unknown>;
+
+/**
+ * Loads config/default.yaml, then the user's file (when it is another file),
+ * then `LISABOT_*` environment overrides, and validates the result. Values are
+ * returned as written: relative paths (model.path, a sqlite:// file) are
+ * relative to the process's working directory, which is how every fs call
+ * resolves them. Throws UserInputError('config_invalid') listing every problem.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  // Where each key's value came from, so a message can point at the file or variable to fix.
+  const origins = new Map<string, string>();
+
+  const merged: Plain = {};
+  const layers = [defaultConfigFile];
+  if (options.file !== undefined) {
+    const userFile = path.resolve(options.file);
+    if (userFile !== defaultConfigFile) layers.push(userFile);
+  }
+  for (const file of layers) {
+    const data = readYaml(file, problems);
+    if (data === undefined) continue;
+    const where = `in ${displayPath(file)}`;
+    rejectSecrets(data, [], where, problems);
+    mergeInto(merged, data, [], where, origins);
+  }
+
+  applyEnv(merged, env, origins, problems);
+
+  const parsed = configSchema.safeParse(merged, { reportInput: true });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(...describeIssue(issue, origins));
+  }
+  const secrets = readSecrets(env);
+  if (parsed.success) checkSurfaces(parsed.data, secrets, origins, problems);
+
+  if (problems.length > 0 || !parsed.success) {
+    throw new UserInputError(
+      `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      'config_invalid',
+    );
+  }
+  return { ...parsed.data, secrets };
+}
+
+function readYaml(file: string, problems: string[]): Plain | undefined {
+  if (!existsSync(file)) {
+    problems.push(`config file ${displayPath(file)} does not exist`);
+    return undefined;
+  }
+  const doc = parseDocument(readFileSync(file, 'utf8'), { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    // The pretty message ends with a code excerpt; its first line already says where.
+    for (const error of doc.errors) problems.push(`${displayPath(file)}: ${error.message.split('\n')[0].replace(/:$/, '')}`);
+    return undefined;
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) return {};
+  if (!isPlain(data)) {
+    problems.push(`${displayPath(file)}: expected a mapping of sections (model:, web:, ...) at the top level`);
+    return undefined;
+  }
+  return data;
+}
+
+const secretLike = /(token|secret|password|passwd|api_?key|signing)/i;
+
+/** Secrets never belong in a file that gets committed or baked into an image. */
+function rejectSecrets(data: Plain, at: string[], where: string, problems: string[]): void {
+  for (const [key, value] of Object.entries(data)) {
+    const keyPath = [...at, key];
+    if (secretLike.test(key)) {
+      problems.push(
+        `${keyPath.join('.')} (${where}): secrets are not read from config files; ` +
+          `set the ${secretFor(keyPath)} environment variable instead`,
+      );
+      delete data[key];
+    } else if (isPlain(value)) {
+      rejectSecrets(value, keyPath, where, problems);
+    }
+  }
+}
+
+function secretFor(keyPath: string[]): string {
+  const joined = keyPath.join('.').toLowerCase().replace(/[^a-z.]/g, '');
+  const named = secretNames.find((name) => name.toLowerCase().replace(/_/g, '') === joined.replace(/\./g, ''));
+  if (named) return named;
+  if (joined.includes('discord')) return 'DISCORD_TOKEN';
+  if (joined.includes('slack') && joined.includes('signing')) return 'SLACK_SIGNING_SECRET';
+  if (joined.includes('slack') && joined.includes('app')) return 'SLACK_APP_TOKEN';
+  if (joined.includes('slack')) return 'SLACK_BOT_TOKEN';
+  return `matching (${secretNames.join(', ')})`;
+}
+
+function mergeInto(target: Plain, source: Plain, at: string[], where: string, origins: Map<string, string>): void {
+  for (const [key, value] of Object.entries(source)) {
+    const keyPath = [...at, key];
+    origins.set(keyPath.join('.'), where);
+    const existing = target[key];
+    if (isPlain(value) && isPlain(existing)) {
+      mergeInto(existing, value, keyPath, where, origins);
+    } else {
+      // Lists replace rather than append: a user listing hosts means exactly those hosts.
+      target[key] = isPlain(value) ? structuredClone(value) : value;
+    }
+  }
+}
+
+function applyEnv(merged: Plain, env: NodeJS.ProcessEnv, origins: Map<string, string>, problems: string[]): void {
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || raw === undefined) continue;
+    const leaf = leavesByEnvVar.get(name);
+    if (!leaf) {
+      problems.push(unknownVariable(name));
+      continue;
+    }
+    const key = leaf.path.join('.');
+    const coerced = coerceEnvValue(leaf.kind, raw);
+    if (!coerced.ok) {
+      problems.push(`${key} (from ${name}=${JSON.stringify(raw)}): expected ${coerced.expected}`);
+      continue;
+    }
+    let node = merged;
+    for (const part of leaf.path.slice(0, -1)) {
+      if (!isPlain(node[part])) node[part] = {};
+      node = node[part] as Plain;
+    }
+    node[leaf.path[leaf.path.length - 1]] = coerced.value;
+    origins.set(key, `from ${name}=${JSON.stringify(raw)}`);
+  }
+}
+
+function unknownVariable(name: string): string {
+  const bare = name.slice(ENV_PREFIX.length);
+  const secret = secretNames.find((s) => bare === s || bare.endsWith(`_${s}`));
+  if (secret) return `${name} is not a configuration variable: secrets keep their conventional names; set ${secret} instead`;
+  if (secretLike.test(bare)) {
+    return `${name} is not a configuration variable: secrets keep their conventional names (${secretNames.join(', ')})`;
+  }
+  const hint = closest(name, leavesByEnvVar.keys());
+  return `${name} is not a configuration variable${hint ? `; did you mean ${hint}?` : ''}`;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, origins: Map<string, string>): string[] {
+  const at = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const keyPath = [...at, key].map(String);
+      const known = knownKeys(at.map(String));
+      const hint = closest(key, known);
+      return (
+        `${keyPath.join('.')} (${originOf(keyPath, origins)}): unknown key` +
+        (hint ? `; did you mean ${[...at, hint].join('.')}?` : known.length > 0 ? `; known keys here: ${known.join(', ')}` : '')
+      );
+    });
+  }
+  const shown = at.reduce<string>(
+    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part),
+    '',
+  );
+  const origin = originOf(at.filter((p): p is string => typeof p === 'string'), origins);
+  // Env values are already quoted in the origin; file values are worth echoing back.
+  const got = origin.startsWith('from ') || issue.input === undefined ? '' : `, got ${preview(issue.input)}`;
+  return [`${shown || '(top level)'} (${origin}): ${issue.message}${got}`];
+}
+
+function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function knownKeys(at: string[]): string[] {
+  let schema: z.ZodType = configSchema;
+  for (const part of at) {
+    const shape = (schema.def as { shape?: Record<string, z.ZodType> }).shape;
+    if (!shape?.[part]) return [];
+    schema = shape[part];
+  }
+  return Object.keys((schema.def as { shape?: Record<string, z.ZodType> }).shape ?? {});
+}
+
+function originOf(keyPath: string[], origins: Map<string, string>): string {
+  for (let n = keyPath.length; n > 0; n--) {
+    const origin = origins.get(keyPath.slice(0, n).join('.'));
+    if (origin) return origin;
+  }
+  return `in ${displayPath(defaultConfigFile)}`;
+}
+
+function readSecrets(env: NodeJS.ProcessEnv): Secrets {
+  const secrets: Partial<Record<SecretName, string>> = {};
+  for (const name of secretNames) {
+    const value = env[name]?.trim();
+    if (value) secrets[name] = value;
+  }
+  // Config objects get logged; keep the values out of JSON and console output.
+  const redacted = () => Object.fromEntries(Object.keys(secrets).map((k) => [k, '[set]']));
+  Object.defineProperty(secrets, 'toJSON', { value: redacted, enumerable: false });
+  Object.defineProperty(secrets, inspect.custom, { value: redacted, enumerable: false });
+  return secrets;
+}
+
+/** A surface that is switched on must be able to connect; say so at start, not at first message. */
+function checkSurfaces(
+  config: z.infer<typeof configSchema>,
+  secrets: Secrets,
+  origins: Map<string, string>,
+  problems: string[],
+): void {
+  if (!secrets.SLACK_BOT_TOKEN) return;
+  const origin = originOf(['slack', 'mode'], origins);
+  if (config.slack.mode === 'socket' && !secrets.SLACK_APP_TOKEN) {
+    problems.push(
+      `slack.mode (${origin}) is socket, which needs SLACK_APP_TOKEN (an xapp- token) as well as SLACK_BOT_TOKEN; ` +
+        'set it, or use slack.mode http with SLACK_SIGNING_SECRET',
+    );
+  }
+  if (config.slack.mode === 'http' && !secrets.SLACK_SIGNING_SECRET) {
+    problems.push(
+      `slack.mode (${origin}) is http, which needs SLACK_SIGNING_SECRET as well as SLACK_BOT_TOKEN; ` +
+        'set it, or use slack.mode socket with SLACK_APP_TOKEN',
+    );
+  }
+}
+
+function isPlain(value: unknown): value is Plain {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
+}

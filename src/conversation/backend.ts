@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Keyv } from 'keyv';
+import KeyvSqlite from '@keyv/sqlite';
+import KeyvRedis from '@keyv/redis';
+import { UserInputError } from '../errors.js';
+
+/**
+ * One keyv connection shared by the session, image and dedupe stores. Each
+ * store prefixes its keys with its namespace (`sessions:`, `images:`,
+ * `dedupe:`) itself, because keyv's own namespace lives on the adapter and
+ * would be overwritten when two Keyv instances share one adapter.
+ */
+export interface KvBackend {
+  readonly kind: 'sqlite' | 'redis';
+  /** The value and its expiry (epoch ms), or undefined when absent or expired. */
+  getEntry<T>(key: string): Promise<{ value: T; expires: number | undefined } | undefined>;
+  get<T>(key: string): Promise<T | undefined>;
+  /** One write of the whole value: readers see the old value or the new one, never a mix. */
+  set(key: string, value: unknown, ttlMs: number): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Atomically claims `key` for `ttlMs`; true only for the first claimer (across processes on Redis). */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Runs `fn` while holding a lock on `key`: an in-process mutex, plus on Redis
+   * a lock key (SET NX PX) so that processes sharing the Redis serialise too.
+   */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** store.sessionIdleMinutes: a session untouched this long is gone, and so are its images. */
+  idleMinutes: number;
+}
+
+export function idleMs(options: StoreOptions): number {
+  if (!(options.idleMinutes > 0)) throw new RangeError(`idleMinutes must be positive, got ${options.idleMinutes}`);
+  return options.idleMinutes * 60_000;
+}
+
+/** Opens `sqlite://<file>` (relative to process.cwd()) or `redis://...`; `field` names the config key in errors. */
+export async function openKvBackend(url: string, field = 'store.url'): Promise<KvBackend> {
+  if (url.startsWith('sqlite://')) return openSqlite(url, field);
+  if (url.startsWith('redis://') || url.startsWith('rediss://')) return openRedis(url, field);
+  throw new UserInputError(
+    `${field} must be sqlite://<file> or redis://host:port/db, got ${JSON.stringify(url)}`,
+    'config_invalid',
+  );
+}
+
+// Expired rows are only dropped by keyv when read; sweep the rest so the file does not grow forever.
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+const LOCK_TTL_MS = 10_000;
+const LOCK_WAIT_MS = 15_000;
+
+async function openSqlite(url: string, field: string): Promise<KvBackend> {
+  const file = url.slice('sqlite://'.length);
+  if (file === '') {
+    throw new UserInputError(`${field}: sqlite:// needs a file, e.g. sqlite://data/lisa-bot.sqlite`, 'config_invalid');
+  }
+  const absolute = file === ':memory:' ? file : path.resolve(file);
+  if (absolute !== ':memory:') mkdirSync(path.dirname(absolute), { recursive: true });
+  // busyTimeout: a second process (`lisa-bot ask` beside `serve`) may hold the write lock briefly.
+  const adapter = new KeyvSqlite({ uri: `sqlite://${absolute}`, busyTimeout: 5000 });
+  const keyv = new Keyv(adapter, { namespace: undefined, useKeyPrefix: false, throwOnErrors: true });
+  const sweep = async () => {
+    await adapter.query(
+      `DELETE FROM ${adapter.opts.table} WHERE json_valid(value) AND json_extract(value, '$.expires') < ?`,
+      Date.now(),
+    );
+  };
+  try {
+    await sweep();
+  } catch (error) {
+    throw new Error(`${field}: cannot open SQLite database ${absolute}: ${(error as Error).message}`, { cause: error });
+  }
+  const timer = setInterval(() => {
+    // Housekeeping only: expiry is enforced on every read, so a failed sweep changes nothing visible.
+    sweep().catch(() => undefined);
+  }, SWEEP_INTERVAL_MS);
+  timer.unref();
+
+  const locks = new LocalLocks();
+  return new KeyvBackend('sqlite', keyv, locks, {
+    claim: (key, ttlMs) =>
+      locks.run(key, async () => {
+        if ((await keyv.getRaw(key)) !== undefined) return false;
+        await keyv.set(key, 1, ttlMs);
+        return true;
+      }),
+    lock: (_key, fn) => fn(),
+    close: async () => {
+      clearInterval(timer);
+      await keyv.disconnect();
+    },
+  });
+}
+
+/** The few raw commands used beside keyv, for atomicity keyv does not offer. */
+interface RawRedis {
+  set(
+    key: string,
+    value: string,
+    options: { condition: 'NX'; expiration: { type: 'PX'; value: number } },
+  ): Promise<string | null>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+}
+
+const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+async function openRedis(url: string, field: string): Promise<KvBackend> {
+  const adapter = new KeyvRedis(url, { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 10_000 });
+  const keyv = new Keyv(adapter, { namespace: undefined, useKeyPrefix: false, throwOnErrors: true });
+  let raw: RawRedis;
+  try {
+    raw = (await adapter.getClient()) as unknown as RawRedis;
+  } catch (error) {
+    throw new Error(`${field}: cannot connect to ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
+  }
+  const claim = async (key: string, ttlMs: number) =>
+    (await raw.set(key, '1', { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) } })) ===
+    'OK';
+
+  return new KeyvBackend('redis', keyv, new LocalLocks(), {
+    claim,
+    lock: async (key, fn) => {
+      const lockKey = `locks:${key}`;
+      const token = randomUUID();
+      const deadline = Date.now() + LOCK_WAIT_MS;
+      for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+        const acquired = await raw.set(lockKey, token, {
+          condition: 'NX',
+          expiration: { type: 'PX', value: LOCK_TTL_MS },
+        });
+        if (acquired === 'OK') break;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for the lock on ${key}`);
+        await sleep(delay);
+      }
+      try {
+        return await fn();
+      } finally {
+        // Only our own lock: if it expired and someone else holds it now, leave theirs alone.
+        await raw.eval(RELEASE_SCRIPT, { keys: [lockKey], arguments: [token] });
+      }
+    },
+    close: async () => {
+      await keyv.disconnect();
+    },
+  });
+}
+
+interface Specifics {
+  claim(key: string, ttlMs: number): Promise<boolean>;
+  /** The cross-process part of a lock; the in-process mutex is taken first. */
+  lock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+class KeyvBackend implements KvBackend {
+  private closed = false;
+
+  constructor(
+    readonly kind: 'sqlite' | 'redis',
+    private readonly keyv: Keyv,
+    private readonly locks: LocalLocks,
+    private readonly specifics: Specifics,
+  ) {}
+
+  async getEntry<T>(key: string): Promise<{ value: T; expires: number | undefined } | undefined> {
+    const raw = await this.keyv.getRaw<T>(key);
+    if (raw === undefined || raw.value === undefined) return undefined;
+    return { value: raw.value, expires: raw.expires ?? undefined };
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    return (await this.getEntry<T>(key))?.value;
+  }
+
+  async set(key: string, value: unknown, ttlMs: number): Promise<void> {
+    if (!(await this.keyv.set(key, value, ttlMs))) throw new Error(`store write failed for ${key}`);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.keyv.delete(key);
+  }
+
+  claim(key: string, ttlMs: number): Promise<boolean> {
+    return this.specifics.claim(key, ttlMs);
+  }
+
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, () => this.specifics.lock(key, fn));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.specifics.close();
+  }
+}
+
+/** A per-key promise chain: callers on one key run one at a time, in call order. */
+class LocalLocks {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const result = previous.then(fn, fn);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    // Forget idle keys so the map does not grow with every conversation ever seen.
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

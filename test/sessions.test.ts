@@ -1,0 +1,262 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  type KvBackend,
+  type Session,
+  type StoredTurn,
+  cliKey,
+  createImageStore,
+  createSessionStore,
+  discordKey,
+  imageContext,
+  openConversationStores,
+  openKvBackend,
+  parseKey,
+  sha256Hex,
+  slackKey,
+  trimHistory,
+  webKey,
+} from '../src/conversation/index.js';
+import { UserInputError } from '../src/errors.js';
+import { type RedisServer, redisAvailability, startRedis } from './helpers/redis.js';
+
+const IDLE_MINUTES = 60;
+const IDLE_MS = IDLE_MINUTES * 60_000;
+
+function turn(user: string, imageHash = 'a'.repeat(64)): StoredTurn {
+  return {
+    user,
+    assistant: `answer to ${user}`,
+    segments: [{ rle: { size: [2, 2], counts: '13' }, bbox: [0, 0, 1, 1], area: 1, score: 0.9, colour: '#ff0000' }],
+    imageHash,
+    at: 1_700_000_000_000,
+  };
+}
+
+describe('conversation keys', () => {
+  it('builds one key per surface and parses it back', () => {
+    expect(discordKey('123', '456')).toBe('discord:123:456');
+    expect(slackKey('T1', 'C2', '1712345678.123456')).toBe('slack:T1:C2:1712345678.123456');
+    expect(webKey('abc_DEF-1')).toBe('web:abc_DEF-1');
+    expect(cliKey('demo')).toBe('cli:demo');
+    expect(parseKey('slack:T1:C2:1712345678.123456')).toEqual({ surface: 'slack', parts: ['T1', 'C2', '1712345678.123456'] });
+    expect(parseKey('discord:1')).toBeUndefined();
+  });
+
+  it('refuses empty parts and separators that would make two conversations collide', () => {
+    expect(() => discordKey('', '1')).toThrow(/channelId/);
+    expect(() => discordKey('1:2', '3')).toThrow(RangeError);
+    expect(() => slackKey('T', 'C:x', '1.2')).toThrow(/channelId/);
+    expect(() => webKey('a b')).toThrow(RangeError);
+    expect(() => cliKey('x'.repeat(101))).toThrow(RangeError);
+  });
+});
+
+describe('imageContext and trimHistory', () => {
+  const session = (turns: StoredTurn[]): Session => ({
+    key: 'cli:t',
+    imageHash: turns.at(-1)?.imageHash,
+    turns,
+    createdAt: 0,
+    updatedAt: 0,
+  });
+
+  it('a new image starts a new context', () => {
+    const a = 'a'.repeat(64);
+    const b = 'b'.repeat(64);
+    const turns = [turn('1', a), turn('2', a), turn('3', b), turn('4', b)];
+    expect(imageContext(session(turns)).map((t) => t.user)).toEqual(['3', '4']);
+    // The same image again after another one is a new context too: only the trailing run counts.
+    expect(imageContext(session([...turns, turn('5', a)])).map((t) => t.user)).toEqual(['5']);
+    expect(imageContext({ key: 'cli:t', turns: [], createdAt: 0, updatedAt: 0 })).toEqual([]);
+  });
+
+  it('keeps the image turn and as many of the newest turns as fit', () => {
+    const turns = ['img', 't1', 't2', 't3', 't4', 'new'];
+    expect(trimHistory(turns, (t) => t.length <= 4)).toEqual(['img', 't3', 't4', 'new']);
+    expect(trimHistory(turns, () => true)).toEqual(turns);
+  });
+
+  it('returns [image turn, new turn] even when that does not fit', () => {
+    expect(trimHistory(['img', 't1', 't2', 'new'], () => false)).toEqual(['img', 'new']);
+    expect(trimHistory(['img'], () => false)).toEqual(['img']);
+  });
+});
+
+it('refuses a store URL it cannot use, naming store.url', async () => {
+  const error = await openKvBackend('postgres://x').catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(UserInputError);
+  expect((error as UserInputError).code).toBe('config_invalid');
+  expect((error as UserInputError).message).toContain('store.url');
+});
+
+/** The same behaviour on every backend; `url()` is the same within a test, so a reopen finds the data. */
+function storeSuite(name: string, url: () => string, options: { nativeExpiry: boolean }): void {
+  describe(`stores on ${name}`, () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('appends, gets and resets a session', async () => {
+      const stores = await openConversationStores(url(), { idleMinutes: IDLE_MINUTES });
+      try {
+        const key = discordKey('10', '20');
+        expect(await stores.sessions.get(key)).toBeUndefined();
+        await stores.sessions.appendTurn(key, turn('first'));
+        const after = await stores.sessions.appendTurn(key, turn('second', 'b'.repeat(64)));
+        expect(after.turns.map((t) => t.user)).toEqual(['first', 'second']);
+        const stored = await stores.sessions.get(key);
+        expect(stored).toEqual(after);
+        expect(stored?.imageHash).toBe('b'.repeat(64));
+        expect(stored?.turns[0].segments[0].rle).toEqual({ size: [2, 2], counts: '13' });
+        await stores.sessions.reset(key);
+        expect(await stores.sessions.get(key)).toBeUndefined();
+      } finally {
+        await stores.close();
+      }
+    });
+
+    it('loses no turn when appends to one key race', async () => {
+      const stores = await openConversationStores(url(), { idleMinutes: IDLE_MINUTES });
+      try {
+        const key = webKey('race');
+        await Promise.all(Array.from({ length: 20 }, (_, i) => stores.sessions.appendTurn(key, turn(`q${i}`))));
+        const users = (await stores.sessions.get(key))?.turns.map((t) => t.user);
+        expect(users).toEqual(Array.from({ length: 20 }, (_, i) => `q${i}`));
+      } finally {
+        await stores.close();
+      }
+    });
+
+    it('keeps conversations across a restart', async () => {
+      const key = slackKey('T1', 'C1', '1.2');
+      const first = await createSessionStore(url(), { idleMinutes: IDLE_MINUTES });
+      await first.appendTurn(key, turn('before restart'));
+      await first.close();
+      const second = await createSessionStore(url(), { idleMinutes: IDLE_MINUTES });
+      try {
+        expect((await second.get(key))?.turns.map((t) => t.user)).toEqual(['before restart']);
+      } finally {
+        await second.close();
+      }
+    });
+
+    it('expires a session after the idle time, counted from its last write', async () => {
+      const stores = await openConversationStores(url(), { idleMinutes: IDLE_MINUTES });
+      try {
+        vi.useFakeTimers({ toFake: ['Date'] });
+        const key = cliKey('idle');
+        await stores.sessions.appendTurn(key, turn('1'));
+        vi.setSystemTime(Date.now() + IDLE_MS * 0.75);
+        await stores.sessions.appendTurn(key, turn('2'));
+        vi.setSystemTime(Date.now() + IDLE_MS * 0.75);
+        expect((await stores.sessions.get(key))?.turns).toHaveLength(2);
+        vi.setSystemTime(Date.now() + IDLE_MS * 0.5);
+        expect(await stores.sessions.get(key)).toBeUndefined();
+      } finally {
+        await stores.close();
+      }
+    });
+
+    it('remembers a dedupe key only once', async () => {
+      const stores = await openConversationStores(url(), { idleMinutes: IDLE_MINUTES });
+      try {
+        const results = await Promise.all([1, 2, 3].map(() => stores.sessions.remember('Ev1', 60_000)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await stores.sessions.remember('Ev1', 60_000)).toBe(false);
+        expect(await stores.sessions.remember('Ev2', 60_000)).toBe(true);
+        if (!options.nativeExpiry) {
+          vi.useFakeTimers({ toFake: ['Date'] });
+          vi.setSystemTime(Date.now() + 60_001);
+          expect(await stores.sessions.remember('Ev1', 60_000)).toBe(true);
+        }
+      } finally {
+        await stores.close();
+      }
+    });
+
+    it('stores an image once, and its bytes round-trip exactly', async () => {
+      const backend = await openKvBackend(url());
+      let writes = 0;
+      const counting: KvBackend = new Proxy(backend, {
+        get(target, property, receiver) {
+          if (property === 'set') {
+            return (...args: Parameters<KvBackend['set']>) => {
+              writes++;
+              return target.set(...args);
+            };
+          }
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const images = await createImageStore(counting, { idleMinutes: IDLE_MINUTES });
+      try {
+        const every = new Uint8Array(512).map((_, i) => i % 256);
+        // A view into a larger buffer: only the viewed bytes may be stored.
+        const view = new Uint8Array([9, 9, ...every, 9]).subarray(2, 2 + every.length);
+        const hash = await images.put(every);
+        expect(hash).toBe(sha256Hex(every));
+        expect(await images.put(view)).toBe(hash);
+        expect(await Promise.all([images.put(every), images.put(every)])).toEqual([hash, hash]);
+        expect(writes).toBe(1);
+        const back = await images.get(hash);
+        expect(back).toBeInstanceOf(Uint8Array);
+        expect(Array.from(back ?? [])).toEqual(Array.from(every));
+        expect(await images.get('0'.repeat(64))).toBeUndefined();
+        expect(await images.get('not a hash')).toBeUndefined();
+        await expect(images.put(new Uint8Array(0))).rejects.toMatchObject({ code: 'image_empty' });
+      } finally {
+        await images.close();
+        await backend.close();
+      }
+    });
+
+    it('keeps an image as long as a session still reads it', async () => {
+      const stores = await openConversationStores(url(), { idleMinutes: IDLE_MINUTES });
+      try {
+        vi.useFakeTimers({ toFake: ['Date'] });
+        const hash = await stores.images.put(new Uint8Array([1, 2, 3]));
+        for (let i = 0; i < 4; i++) {
+          vi.setSystemTime(Date.now() + IDLE_MS * 0.9);
+          expect(await stores.images.get(hash)).toEqual(new Uint8Array([1, 2, 3]));
+        }
+        vi.setSystemTime(Date.now() + IDLE_MS * 2 + 1);
+        expect(await stores.images.get(hash)).toBeUndefined();
+      } finally {
+        await stores.close();
+      }
+    });
+  });
+}
+
+describe('SQLite', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'lisa-sessions-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // A fresh file per test, in a directory that does not exist yet (the store creates it).
+  let n = 0;
+  let current = '';
+  beforeEach(() => {
+    current = `sqlite://${path.join(dir, `nested-${n++}`, 'lisa.sqlite')}`;
+  });
+  storeSuite('SQLite', () => current, { nativeExpiry: false });
+});
+
+const redis = redisAvailability();
+describe.skipIf(redis.skip)('Redis', () => {
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  storeSuite('Redis', () => server!.url, { nativeExpiry: true });
+});
