@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
@@ -70,6 +72,18 @@ async function requireFile(file: string): Promise<void> {
   }
 }
 
+/**
+ * onnxruntime-node ships the GPU providers' libraries only when its install
+ * step downloaded them; without them it fails with a dump of native errors.
+ * Checking first gives the user the one fix that matters.
+ */
+function gpuLibrariesMissing(provider: ProviderName): boolean {
+  if (provider === 'cpu') return false;
+  const packageDir = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  const binDir = path.join(packageDir, 'bin', 'napi-v6', process.platform, process.arch);
+  return !existsSync(path.join(binDir, `libonnxruntime_providers_${provider === 'tensorrt' ? 'tensorrt' : 'cuda'}.so`));
+}
+
 function providerConfig(name: ProviderName, deviceId: number): ort.InferenceSession.ExecutionProviderConfig {
   return name === 'cpu' ? 'cpu' : { name, deviceId };
 }
@@ -89,12 +103,23 @@ async function createSession(
   for (const provider of providers) {
     if (tried.has(provider)) continue;
     tried.add(provider);
+    if (gpuLibrariesMissing(provider)) {
+      options.logger?.warn(
+        { provider, file },
+        `execution provider ${provider} unavailable: its libraries are not installed (on a GPU host run \`ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci\`); trying the next one`,
+      );
+      lastError = new Error(`${provider} provider libraries are not installed`);
+      continue;
+    }
     const executionProviders =
       provider === 'cpu' ? ['cpu'] : [providerConfig(provider, options.deviceId ?? 0), 'cpu'];
     try {
       const session = await ort.InferenceSession.create(file, {
         executionProviders,
         graphOptimizationLevel: 'all',
+        // A GPU provider that cannot load is expected on CPU hosts: we log our own
+        // warning below instead of ONNX Runtime's error-level dump to stderr.
+        logSeverityLevel: provider === 'cpu' ? 2 : 4,
       });
       return { session, provider };
     } catch (error) {
