@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { writeToyPack } from '../../models/generator/toy.js';
 import { TOY_PALETTE, type ToyColourName, toyColourIndex } from '../../models/generator/toy-palette.js';
 
@@ -54,7 +54,7 @@ export function drawShapes(width: number, height: number, shapes: readonly Shape
   return { data, width, height, channels: 3 };
 }
 
-export function rawSharp(image: RawImage): sharp.Sharp {
+export function rawSharp(image: RawImage): Sharp {
   return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
     raw: { width: image.width, height: image.height, channels: image.channels },
   });
