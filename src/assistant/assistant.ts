@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import type { ConversationStores, Session, StoredTurn } from '../conversation/index.js';
+import { imageContext, trimHistory } from '../conversation/index.js';
+import { decodeImage, imageInfo } from '../engine/image.js';
+import type { ChatTurn } from '../engine/types.js';
+import { UserInputError } from '../errors.js';
+import type { JobQueue } from '../jobs/index.js';
+import type { Logger } from '../logger.js';
+import { downloadImage } from './download.js';
+import type { InferenceJob, InferenceResult } from './inference.js';
+import { type LimitSettings, RateLimiter, checkAllowed, checkQuestion } from './limits.js';
+import { type OverlayFormat, markedText, overlayImage, replySegments } from './reply.js';
+import type { AssistantPort, HandleOptions, ImageRef, IncomingTurn, Reply } from './types.js';
+
+/** What the assistant needs to know of the model without running it (workers may run it elsewhere). */
+export interface ModelInfo {
+  name: string;
+  demo: boolean;
+  segToken: string;
+  /** True when these turns fit the model's context window with room to answer. */
+  fits(turns: readonly ChatTurn[]): boolean;
+}
+
+export interface AssistantOptions {
+  stores: ConversationStores;
+  queue: JobQueue<InferenceJob, InferenceResult>;
+  model: ModelInfo;
+  limits: LimitSettings & { maxImageBytes: number; maxImagePixels: number; downloadTimeoutMs: number };
+  overlayFormat: OverlayFormat;
+  logger: Logger;
+}
+
+interface ResolvedImage {
+  hash: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * The one orchestrator: a turn from any surface in, a Reply out. Checks limits,
+ * resolves the conversation and its image, queues inference, stores the turn,
+ * and draws the overlay on this side (never on a GPU worker).
+ */
+export class Assistant implements AssistantPort {
+  private readonly rate: RateLimiter;
+  /** Jobs in flight by id: a platform's retry of the same request joins the running job. */
+  private readonly inFlight = new Map<string, Promise<Reply>>();
+
+  constructor(private readonly options: AssistantOptions) {
+    this.rate = new RateLimiter(options.limits.perUserPerMinute);
+  }
+
+  get model() {
+    return { name: this.options.model.name, demo: this.options.model.demo };
+  }
+
+  handle(turn: IncomingTurn, options: HandleOptions = {}): Promise<Reply> {
+    const jobId = turn.requestId ? `${turn.surface}:${turn.requestId}` : randomUUID();
+    const running = this.inFlight.get(jobId);
+    if (running) return running;
+    const reply = this.run(jobId, turn, options).finally(() => this.inFlight.delete(jobId));
+    this.inFlight.set(jobId, reply);
+    return reply;
+  }
+
+  async resetConversation(conversationKey: string): Promise<void> {
+    await this.options.stores.sessions.reset(conversationKey);
+  }
+
+  firstDelivery(key: string, ttlMs: number): Promise<boolean> {
+    return this.options.stores.sessions.remember(key, ttlMs);
+  }
+
+  async hasImage(conversationKey: string): Promise<boolean> {
+    const session = await this.options.stores.sessions.get(conversationKey);
+    return session?.imageHash !== undefined && (await this.options.stores.images.get(session.imageHash)) !== undefined;
+  }
+
+  private async run(jobId: string, turn: IncomingTurn, options: HandleOptions): Promise<Reply> {
+    const { stores, limits, model } = this.options;
+    const question = checkQuestion(turn.text, limits);
+    checkAllowed(turn, limits);
+    this.rate.take(`${turn.surface}:${turn.user.id}`);
+
+    const session = await stores.sessions.get(turn.conversationKey);
+    const image = await this.resolveImage(turn, session, options);
+    const context = session?.imageHash === image.hash ? imageContext(session) : [];
+    const history: ChatTurn[] = context.map((t) => ({ user: t.user, assistant: t.assistant }));
+    const turns = trimHistory([...history, { user: question }], (candidate) => model.fits(candidate));
+    if (!model.fits(turns)) {
+      throw new UserInputError('This question is too long for the model, even in a new conversation. Please shorten it.', 'prompt_too_long');
+    }
+
+    const job = this.options.queue.submit(
+      { imageHash: image.hash, turns },
+      { jobId, onProgress: (event) => options.onProgress?.(event) },
+    );
+    options.signal?.addEventListener('abort', () => job.cancel(), { once: true });
+    const result = await job.result;
+
+    const segments = replySegments(result.segments);
+    const stored: StoredTurn = {
+      user: question,
+      assistant: result.text,
+      segments: segments.map((s) => ({ rle: s.rle, bbox: s.bbox, area: s.area, score: s.score, colour: s.colour.hex })),
+      imageHash: image.hash,
+      at: Date.now(),
+    };
+    const updated = await stores.sessions.appendTurn(turn.conversationKey, stored);
+    this.options.logger.info(
+      { jobId, conversation: turn.conversationKey, segments: segments.length, ms: Math.round(result.timings.total), cache: result.imageEmbeddings },
+      'turn answered',
+    );
+
+    const overlay =
+      segments.length === 0
+        ? undefined
+        : await overlayImage(await decodeImage(image.bytes, { maxPixels: limits.maxImagePixels }), segments, {
+            format: options.overlay?.format ?? this.options.overlayFormat,
+            maxBytes: options.overlay?.maxBytes,
+          });
+    return {
+      jobId,
+      conversationKey: turn.conversationKey,
+      text: markedText(result.text, model.segToken, segments),
+      rawText: result.text,
+      overlay,
+      segments,
+      demoNotice: model.demo ? `Demo model "${model.name}": this is not LISA, only a tiny test model.` : undefined,
+      turnIndex: updated.turns.length - 1,
+      timings: result.timings,
+    };
+  }
+
+  /** The turn's new image (downloaded, checked, stored once by hash), or the conversation's current one. */
+  private async resolveImage(turn: IncomingTurn, session: Session | undefined, options: HandleOptions): Promise<ResolvedImage> {
+    const { stores, limits } = this.options;
+    const ref: ImageRef | undefined = turn.images[0];
+    if (ref) {
+      let bytes: Uint8Array;
+      if (ref.kind === 'url') {
+        options.onProgress?.({ type: 'downloading' });
+        bytes = await downloadImage(ref, { maxBytes: limits.maxImageBytes, maxPixels: limits.maxImagePixels, timeoutMs: limits.downloadTimeoutMs }, options.signal);
+      } else {
+        bytes = ref.data;
+        if (bytes.byteLength > limits.maxImageBytes) {
+          throw new UserInputError(
+            `The image is ${(bytes.byteLength / 1e6).toFixed(1)} MB; the limit is ${(limits.maxImageBytes / 1e6).toFixed(1)} MB.`,
+            'image_too_large',
+          );
+        }
+      }
+      try {
+        // Sniffed from the bytes, with the pixel cap, before anything is stored or queued.
+        await imageInfo(bytes, { maxPixels: limits.maxImagePixels });
+      } catch (error) {
+        if (error instanceof UserInputError && error.code === 'image_unsupported' && ref.kind === 'url' && ref.notImageHint) {
+          throw new UserInputError(`${error.message} ${ref.notImageHint}`, error.code);
+        }
+        throw error;
+      }
+      return { hash: await stores.images.put(bytes), bytes };
+    }
+    if (session?.imageHash) {
+      const bytes = await stores.images.get(session.imageHash);
+      if (bytes) return { hash: session.imageHash, bytes };
+      throw new UserInputError("This conversation's image has expired. Send the image again with your question.", 'no_image');
+    }
+    throw new UserInputError(
+      "There's no image to look at yet. Attach an image (or reply to a message that has one) and ask again.",
+      'no_image',
+    );
+  }
+}

@@ -1,0 +1,57 @@
+import sharp from 'sharp';
+import { decodeRle } from '../engine/mask.js';
+import type { DecodedImage } from '../engine/types.js';
+import { replaceSegTokens } from '../render/markers.js';
+import { renderOverlay } from '../render/overlay.js';
+import { segmentColour } from '../render/palette.js';
+import type { InferenceSegment } from './inference.js';
+import type { ReplyImage, ReplySegment } from './types.js';
+
+export type OverlayFormat = 'png' | 'jpeg' | 'webp';
+
+export function replySegments(segments: readonly InferenceSegment[]): ReplySegment[] {
+  return segments.map((s, index) => ({
+    index,
+    colour: segmentColour(index),
+    bbox: s.bbox,
+    area: s.area,
+    score: s.score,
+    rle: s.rle,
+    empty: s.area === 0,
+  }));
+}
+
+/** The answer with each `[SEG]` as the coloured square of its overlay colour. */
+export function markedText(rawText: string, segToken: string, segments: readonly ReplySegment[]): string {
+  return replaceSegTokens(rawText, segToken, (i) => segments[i]?.colour.emoji ?? '▫️');
+}
+
+const EXTENSIONS: Record<OverlayFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp' };
+
+/**
+ * Draws the masks over the image. When the encoded overlay is over `maxBytes`
+ * (a platform's upload limit), JPEG comes next, then smaller JPEGs.
+ */
+export async function overlayImage(
+  image: DecodedImage,
+  segments: readonly ReplySegment[],
+  options: { format: OverlayFormat; maxBytes?: number },
+): Promise<ReplyImage> {
+  const masks = segments.map((s) => ({ mask: decodeRle(s.rle), rgb: s.colour.rgb }));
+  let rendered = await renderOverlay(image, masks, { format: options.format });
+  const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  if (rendered.data.length > maxBytes && options.format !== 'jpeg') {
+    rendered = await renderOverlay(image, masks, { format: 'jpeg' });
+  }
+  let { data, width, height } = rendered;
+  let format: OverlayFormat = rendered.format;
+  for (let attempt = 0; data.length > maxBytes && attempt < 6; attempt++) {
+    const scale = Math.sqrt(maxBytes / data.length) * 0.9;
+    width = Math.max(1, Math.floor(width * scale));
+    height = Math.max(1, Math.floor(height * scale));
+    data = await sharp(rendered.data).resize(width, height, { fit: 'fill' }).jpeg({ quality: 80 }).toBuffer();
+    format = 'jpeg';
+  }
+  const contentType = format === 'png' ? 'image/png' : format === 'jpeg' ? 'image/jpeg' : 'image/webp';
+  return { data, contentType, format, width, height, filename: `lisa-overlay.${EXTENSIONS[format]}` };
+}

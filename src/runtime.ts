@@ -1,0 +1,96 @@
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { Assistant } from './assistant/assistant.js';
+import { type InferenceJob, type InferenceResult, inferenceHandler } from './assistant/inference.js';
+import type { Config } from './config/index.js';
+import { type ConversationStores, openConversationStores } from './conversation/index.js';
+import { Engine } from './engine/engine.js';
+import { MANIFEST_FILE } from './engine/manifest.js';
+import { InProcessQueue, type JobQueue } from './jobs/index.js';
+import type { Logger } from './logger.js';
+import { writeToyPack } from '../models/generator/toy.js';
+
+/** Everything behind the surfaces: engine, stores, queue and the assistant over them. */
+export interface Runtime {
+  engine: Engine;
+  stores: ConversationStores;
+  queue: JobQueue<InferenceJob, InferenceResult>;
+  assistant: Assistant;
+  close(): Promise<void>;
+}
+
+/** The pack folder the defaults name; the toy pack is generated there on first start. */
+const DEFAULT_PACK = path.join('models', 'toy');
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * With no model pack configured (the default path, still empty), the toy pack
+ * is generated so that a fresh clone runs. Any other missing pack is an error.
+ */
+export async function ensureModelPack(config: Config, logger: Logger): Promise<string> {
+  const packDir = config.model.path;
+  if (await exists(path.join(packDir, MANIFEST_FILE))) return packDir;
+  if (path.normalize(packDir) === DEFAULT_PACK) {
+    logger.warn({ path: packDir }, 'no model pack configured: generating the toy pack (a demo model, not LISA)');
+    await writeToyPack(packDir);
+  }
+  return packDir;
+}
+
+export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
+  const packDir = await ensureModelPack(config, logger);
+  const engine = await Engine.open(packDir, {
+    providers: config.model.providers,
+    deviceId: config.model.deviceId,
+    maxImagePixels: config.limits.maxImagePixels,
+    cache: { imageBytes: config.model.cache.imageBytes, kvBytes: config.model.cache.kvBytes },
+    logger,
+  });
+  let stores: ConversationStores | undefined;
+  try {
+    stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
+    const queue: JobQueue<InferenceJob, InferenceResult> = new InProcessQueue({
+      handler: inferenceHandler(engine, stores.images),
+      maxQueue: config.limits.maxQueue,
+    });
+    const manifest = engine.manifest;
+    const contextLength = manifest.decoder.contextLength;
+    // History is trimmed to leave the answer some room, not just one token.
+    const answerRoom = Math.min(128, manifest.generation.maxNewTokens);
+    const assistant = new Assistant({
+      stores,
+      queue,
+      model: {
+        name: manifest.name,
+        demo: manifest.demo ?? false,
+        segToken: manifest.tokens.seg,
+        fits: (turns) => engine.countPromptTokens(turns) + answerRoom <= contextLength,
+      },
+      limits: config.limits,
+      overlayFormat: config.render.format,
+      logger,
+    });
+    const openStores = stores;
+    return {
+      engine,
+      stores: openStores,
+      queue,
+      assistant,
+      async close() {
+        await queue.close();
+        await engine.close();
+        await openStores.close();
+      },
+    };
+  } catch (error) {
+    await stores?.close();
+    await engine.close();
+    throw error;
+  }
+}
