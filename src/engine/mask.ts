@@ -1,0 +1,158 @@
+/**
+ * Binary mask utilities: statistics, union, and COCO run-length encoding that
+ * interoperates with pycocotools (`mask.encode` / `mask.decode` and its
+ * compressed `counts` strings), so results can be scored with COCO tools.
+ */
+import type { BinaryMask, BoundingBox, RleMask } from './types.js';
+
+/** Pixel count and tight [x, y, width, height] box ([0, 0, 0, 0] when empty). */
+export function maskStats(mask: BinaryMask): { area: number; bbox: BoundingBox } {
+  const { width: w, height: h, data } = mask;
+  let area = 0;
+  let minX = w;
+  let maxX = -1;
+  let minY = h;
+  let maxY = -1;
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    let rowFirst = -1;
+    let rowLast = -1;
+    for (let x = 0; x < w; x++) {
+      if (data[row + x] !== 0) {
+        if (rowFirst < 0) rowFirst = x;
+        rowLast = x;
+        area++;
+      }
+    }
+    if (rowFirst < 0) continue;
+    if (minY > y) minY = y;
+    maxY = y;
+    if (rowFirst < minX) minX = rowFirst;
+    if (rowLast > maxX) maxX = rowLast;
+  }
+  if (area === 0) return { area: 0, bbox: [0, 0, 0, 0] };
+  return { area, bbox: [minX, minY, maxX - minX + 1, maxY - minY + 1] };
+}
+
+/** Pixel-wise OR of masks of one size; with no masks, an empty mask of `width` x `height`. */
+export function maskUnion(masks: readonly BinaryMask[], width?: number, height?: number): BinaryMask {
+  const w = width ?? masks[0]?.width;
+  const h = height ?? masks[0]?.height;
+  if (w === undefined || h === undefined) throw new Error('maskUnion of no masks needs a width and height');
+  const data = new Uint8Array(w * h);
+  for (const mask of masks) {
+    if (mask.width !== w || mask.height !== h) {
+      throw new Error(`maskUnion: a ${mask.width}x${mask.height} mask does not match ${w}x${h}`);
+    }
+    const src = mask.data;
+    for (let i = 0; i < data.length; i++) if (src[i] !== 0) data[i] = 1;
+  }
+  return { width: w, height: h, data };
+}
+
+/** Run lengths in column-major (Fortran) order, starting with a run of zeros (pycocotools rleEncode). */
+export function maskRunLengths(mask: BinaryMask): number[] {
+  const { width: w, height: h, data } = mask;
+  const counts: number[] = [];
+  let current = 0;
+  let run = 0;
+  for (let x = 0; x < w; x++) {
+    for (let i = x, end = x + h * w; i < end; i += w) {
+      const v = data[i] !== 0 ? 1 : 0;
+      if (v !== current) {
+        counts.push(run);
+        run = 0;
+        current = v;
+      }
+      run++;
+    }
+  }
+  counts.push(run);
+  return counts;
+}
+
+/**
+ * pycocotools rleToString: LEB128-like, 5 bits per char (plus a continuation
+ * bit) offset by 48, each count from the third on stored as the difference to
+ * the count two before it.
+ */
+export function countsToString(counts: readonly number[]): string {
+  let out = '';
+  for (let i = 0; i < counts.length; i++) {
+    // pycocotools tests i > 2, not i >= 2: the first three counts are stored as they are.
+    let x = counts[i]! - (i > 2 ? counts[i - 2]! : 0);
+    let more = true;
+    while (more) {
+      let c = x & 0x1f;
+      x = Math.floor(x / 32); // arithmetic shift, safe past 32 bits
+      more = c & 0x10 ? x !== -1 : x !== 0;
+      if (more) c |= 0x20;
+      out += String.fromCharCode(c + 48);
+    }
+  }
+  return out;
+}
+
+/** pycocotools rleFrString: the inverse of countsToString. */
+export function countsFromString(s: string): number[] {
+  const counts: number[] = [];
+  let p = 0;
+  while (p < s.length) {
+    let x = 0;
+    let k = 0;
+    let more = true;
+    while (more) {
+      if (p >= s.length) throw new Error('Invalid RLE counts string: it ends inside a number');
+      const c = s.charCodeAt(p) - 48;
+      if (c < 0 || c > 63) throw new Error(`Invalid RLE counts string: character ${JSON.stringify(s[p])}`);
+      x += (c & 0x1f) * 32 ** k;
+      more = (c & 0x20) !== 0;
+      p++;
+      k++;
+      if (!more && c & 0x10) x -= 32 ** k; // sign-extend
+    }
+    const m = counts.length;
+    counts.push(m > 2 ? x + counts[m - 2]! : x);
+  }
+  return counts;
+}
+
+/** COCO compressed RLE of a mask. */
+export function encodeRle(mask: BinaryMask): RleMask {
+  return { size: [mask.height, mask.width], counts: countsToString(maskRunLengths(mask)) };
+}
+
+/** Mask from a COCO compressed RLE; throws if the runs do not cover the mask exactly. */
+export function decodeRle(rle: RleMask): BinaryMask {
+  const [h, w] = rle.size;
+  const counts = countsFromString(rle.counts);
+  const total = w * h;
+  let sum = 0;
+  for (const c of counts) {
+    if (c < 0) throw new Error('Invalid RLE: negative run length');
+    sum += c;
+  }
+  if (sum !== total) throw new Error(`Invalid RLE: runs cover ${sum} pixels, the mask has ${h}x${w} = ${total}`);
+  const data = new Uint8Array(total);
+  if (total === 0) return { width: w, height: h, data };
+  // Walk column-major with (x, y) so no pixel needs a division.
+  let x = 0;
+  let y = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const run = counts[i]!;
+    if (i % 2 === 0) {
+      const p = x * h + y + run;
+      x = Math.floor(p / h);
+      y = p - x * h;
+      continue;
+    }
+    for (let j = 0; j < run; j++) {
+      data[y * w + x] = 1;
+      if (++y === h) {
+        y = 0;
+        x++;
+      }
+    }
+  }
+  return { width: w, height: h, data };
+}

@@ -1,0 +1,109 @@
+/**
+ * Model inputs from a decoded image, exactly as the LISA reference builds them
+ * (see MODEL_PACK.md, "Preprocessing (exact)"): CLIP through Hugging Face's
+ * CLIPImageProcessor, SAM through segment-anything's ResizeLongestSide and
+ * LISA's `preprocess`. Resizing is Pillow's, reproduced bit for bit (resample.ts),
+ * and the float arithmetic follows the reference's float32 steps, so the tensors
+ * are identical to the reference's, not merely close.
+ */
+import type { PackManifest } from './manifest.js';
+import { resizeRgb } from './resample.js';
+import type { DecodedImage } from './types.js';
+
+type Rgb3 = readonly [number, number, number];
+
+export interface Size {
+  width: number;
+  height: number;
+}
+
+/**
+ * CLIPImageProcessor's resize: shortest side to `size`, the other
+ * `int(size * long / short)` (truncated, as Python's int() does).
+ */
+export function clipResizeShape(width: number, height: number, size: number): Size {
+  if (width <= height) return { width: size, height: Math.trunc((size * height) / width) };
+  return { width: Math.trunc((size * width) / height), height: size };
+}
+
+/** ResizeLongestSide.get_preprocess_shape: long side to `size`, each side `int(side * scale + 0.5)`. */
+export function samResizeShape(width: number, height: number, size: number): Size {
+  const scale = (size * 1.0) / Math.max(width, height);
+  return { width: Math.trunc(width * scale + 0.5), height: Math.trunc(height * scale + 0.5) };
+}
+
+/** CLIP `pixel_values`: resize, centre crop, /255, normalise; CHW float32 of 3 x size x size. */
+export async function clipPixelValues(image: DecodedImage, clip: PackManifest['clip']): Promise<Float32Array> {
+  const { size } = clip;
+  const resized = clipResizeShape(image.width, image.height, size);
+  // HF center_crop: top = (h - size) // 2; only the cropped window is ever computed.
+  const window = {
+    left: Math.floor((resized.width - size) / 2),
+    top: Math.floor((resized.height - size) / 2),
+    width: size,
+    height: size,
+  };
+  const rgb = resizeRgb(image, resized.width, resized.height, clip.resample, window);
+  // HF rescales in float64 then casts to float32, and normalises in float32.
+  const scale = 1 / 255;
+  const luts = channelLuts(clip.mean, clip.std, (v) => Math.fround(v * scale));
+  const out = new Float32Array(3 * size * size);
+  toPlanes(rgb, size, size, luts, out, size);
+  return out;
+}
+
+/**
+ * SAM `pixel_values`: longest side to `size` (bilinear), (v - mean) / std on the
+ * 0-255 scale, zero padding bottom/right after normalising; CHW float32 of
+ * 3 x size x size, plus the resized size the mask postprocess needs.
+ */
+export async function samPixelValues(
+  image: DecodedImage,
+  sam: PackManifest['sam'],
+): Promise<{ data: Float32Array; resized: { height: number; width: number } }> {
+  const { size } = sam;
+  const resized = samResizeShape(image.width, image.height, size);
+  const rgb = resizeRgb(image, resized.width, resized.height, 'bilinear');
+  const luts = channelLuts(sam.mean, sam.std, (v) => v);
+  // A fresh Float32Array is zero-filled, which is the padding.
+  const out = new Float32Array(3 * size * size);
+  toPlanes(rgb, resized.width, resized.height, luts, out, size);
+  return { data: out, resized: { height: resized.height, width: resized.width } };
+}
+
+/**
+ * One 256-entry table per channel: float32((float32(scaled(v)) - float32(mean)) / float32(std)),
+ * each operation rounded to float32 like the reference's float32 tensors.
+ */
+function channelLuts(mean: Rgb3, std: Rgb3, scaled: (v: number) => number): [Float32Array, Float32Array, Float32Array] {
+  const make = (c: 0 | 1 | 2) => {
+    const m = Math.fround(mean[c]);
+    const s = Math.fround(std[c]);
+    const lut = new Float32Array(256);
+    for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(scaled(v)) - m) / s;
+    return lut;
+  };
+  return [make(0), make(1), make(2)];
+}
+
+/** Interleaved RGB (width x height) -> three planes of `planeSize` x `planeSize`, top-left aligned. */
+function toPlanes(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  [lr, lg, lb]: [Float32Array, Float32Array, Float32Array],
+  out: Float32Array,
+  planeSize: number,
+): void {
+  const plane = planeSize * planeSize;
+  for (let y = 0; y < height; y++) {
+    let p = y * width * 3;
+    let o = y * planeSize;
+    const end = o + width;
+    for (; o < end; o++, p += 3) {
+      out[o] = lr[rgb[p]!]!;
+      out[o + plane] = lg[rgb[p + 1]!]!;
+      out[o + 2 * plane] = lb[rgb[p + 2]!]!;
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import type { BinaryMask, DecodedImage } from '../src/engine/types.js';
+import { contourWidth, renderMaskPng, renderOverlay } from '../src/render/overlay.js';
+import { SEGMENT_COLOUR_COUNT, segmentColour } from '../src/render/palette.js';
+
+const W = 120;
+const H = 80;
+const BASE = [100, 150, 200] as const;
+
+function flatImage(): DecodedImage {
+  const data = new Uint8Array(W * H * 3);
+  for (let i = 0; i < W * H; i++) data.set(BASE, i * 3);
+  return { data, width: W, height: H };
+}
+
+function rectMask(x0: number, y0: number, x1: number, y1: number): BinaryMask {
+  const data = new Uint8Array(W * H);
+  for (let y = y0; y < y1; y++) data.fill(1, y * W + x0, y * W + x1);
+  return { width: W, height: H, data };
+}
+
+async function rawPixels(png: Buffer): Promise<{ data: Buffer; width: number; height: number }> {
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  expect(info.channels).toBe(3);
+  return { data, width: info.width, height: info.height };
+}
+
+const blend = (a: number, b: number) => Math.round((a + b) / 2);
+
+describe('segmentColour', () => {
+  it('pairs each colour with its square emoji, all distinct, cycling', () => {
+    const colours = Array.from({ length: SEGMENT_COLOUR_COUNT }, (_, i) => segmentColour(i));
+    expect(colours.map((c) => c.emoji).join('')).toBe('🟥🟦🟩🟨🟪🟧🟫');
+    expect(new Set(colours.map((c) => c.hex)).size).toBe(SEGMENT_COLOUR_COUNT);
+    // Twemoji's red square.
+    expect(colours[0]).toEqual({ rgb: [0xdd, 0x2e, 0x44], hex: '#dd2e44', emoji: '🟥', name: 'red' });
+    for (const c of colours) expect(c.hex).toBe(`#${c.rgb.map((v) => v.toString(16).padStart(2, '0')).join('')}`);
+    expect(segmentColour(SEGMENT_COLOUR_COUNT)).toEqual(colours[0]);
+    expect(() => segmentColour(-1)).toThrow();
+  });
+});
+
+describe('renderOverlay', () => {
+  it('blends inside at 50%, leaves the outside alone, and outlines the boundary', async () => {
+    const image = flatImage();
+    const red = segmentColour(0).rgb;
+    const out = await renderOverlay(image, [{ mask: rectMask(20, 20, 60, 60), rgb: red }]);
+    expect(out).toMatchObject({ format: 'png', contentType: 'image/png', width: W, height: H });
+    const { data } = await rawPixels(out.data);
+    const at = (x: number, y: number) => [...data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3)];
+    const t = contourWidth(W, H);
+    expect(t).toBe(2);
+    expect(at(40, 40)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
+    expect(at(100, 70)).toEqual([...BASE]);
+    expect(at(19, 40)).toEqual([...BASE]); // just outside: the contour is drawn inside the mask
+    expect(at(20, 40)).toEqual(red); // on the boundary
+    expect(at(20 + t - 1, 40)).toEqual(red);
+    expect(at(20 + t, 40)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
+    expect(at(59, 59)).toEqual(red); // corner
+    expect(at(40, 58)).toEqual(red);
+    // The caller's image is not modified.
+    expect([...image.data.subarray(0, 3)]).toEqual([...BASE]);
+  });
+
+  it('gives two segments different colours and draws later ones on top', async () => {
+    const a = segmentColour(0).rgb;
+    const b = segmentColour(1).rgb;
+    expect(a).not.toEqual(b);
+    const out = await renderOverlay(flatImage(), [
+      { mask: rectMask(10, 10, 50, 50), rgb: a },
+      { mask: rectMask(40, 10, 90, 50), rgb: b },
+    ]);
+    const { data } = await rawPixels(out.data);
+    const at = (x: number, y: number) => [...data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3)];
+    const onlyA = at(25, 30);
+    const onlyB = at(75, 30);
+    expect(onlyA).toEqual(BASE.map((v, c) => blend(v, a[c]!)));
+    expect(onlyB).toEqual(BASE.map((v, c) => blend(v, b[c]!)));
+    expect(onlyA).not.toEqual(onlyB);
+    // The overlap is blended twice, A then B.
+    expect(at(45, 30)).toEqual(BASE.map((v, c) => blend(blend(v, a[c]!), b[c]!)));
+    expect(at(10, 30)).toEqual(a);
+    expect(at(89, 30)).toEqual(b);
+  });
+
+  it('draws no outline along the image border', async () => {
+    const red = segmentColour(0).rgb;
+    const out = await renderOverlay(flatImage(), [{ mask: rectMask(0, 0, 30, 30), rgb: red }]);
+    const { data } = await rawPixels(out.data);
+    const at = (x: number, y: number) => [...data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3)];
+    expect(at(0, 15)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
+    expect(at(15, 0)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
+    expect(at(29, 15)).toEqual(red);
+  });
+
+  it('skips empty masks and refuses masks of another size', async () => {
+    const out = await renderOverlay(flatImage(), [{ mask: rectMask(0, 0, 0, 0), rgb: [1, 2, 3] }]);
+    const { data } = await rawPixels(out.data);
+    expect(data.every((v, i) => v === BASE[i % 3])).toBe(true);
+    await expect(renderOverlay(flatImage(), [{ mask: { width: 2, height: 2, data: new Uint8Array(4) }, rgb: [1, 2, 3] }])).rejects.toThrow(
+      /mask/,
+    );
+  });
+
+  it.each([
+    ['png', 'image/png'],
+    ['jpeg', 'image/jpeg'],
+    ['webp', 'image/webp'],
+  ] as const)('encodes %s', async (format, contentType) => {
+    const out = await renderOverlay(flatImage(), [{ mask: rectMask(20, 20, 60, 60), rgb: segmentColour(2).rgb }], { format });
+    expect(out).toMatchObject({ format, contentType, width: W, height: H });
+    const meta = await sharp(out.data).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual([format, W, H]);
+  });
+});
+
+describe('renderMaskPng', () => {
+  it('writes an 8-bit greyscale PNG, 255 inside and 0 outside', async () => {
+    const png = await renderMaskPng(rectMask(20, 20, 60, 60));
+    const meta = await sharp(png).metadata();
+    expect([meta.format, meta.channels, meta.depth, meta.width, meta.height]).toEqual(['png', 1, 'uchar', W, H]);
+    const { data, info } = await sharp(png).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+    expect(info.channels).toBe(1);
+    expect(data[30 * W + 30]).toBe(255);
+    expect(data[5 * W + 5]).toBe(0);
+    expect(data.every((v) => v === 0 || v === 255)).toBe(true);
+  });
+});

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { masksFromLowRes } from '../src/engine/postprocess.js';
+import { samResizeShape } from '../src/engine/preprocess.js';
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Plain F.interpolate(mode='bilinear', align_corners=False) on a float64 H x W map, no shortcuts. */
+function bilinear(src: Float64Array, inH: number, inW: number, outH: number, outW: number): Float64Array {
+  const out = new Float64Array(outH * outW);
+  const index = (dst: number, inSize: number, outSize: number) => {
+    const s = Math.max((dst + 0.5) * (inSize / outSize) - 0.5, 0);
+    const i0 = Math.floor(s);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    return { i0, i1, l1: s - i0 };
+  };
+  for (let y = 0; y < outH; y++) {
+    const { i0: y0, i1: y1, l1: ly } = index(y, inH, outH);
+    for (let x = 0; x < outW; x++) {
+      const { i0: x0, i1: x1, l1: lx } = index(x, inW, outW);
+      const top = (1 - lx) * src[y0 * inW + x0]! + lx * src[y0 * inW + x1]!;
+      const bottom = (1 - lx) * src[y1 * inW + x0]! + lx * src[y1 * inW + x1]!;
+      out[y * outW + x] = (1 - ly) * top + ly * bottom;
+    }
+  }
+  return out;
+}
+
+/** The reference: L -> S x S, crop to resized, -> original; logits (not thresholded). */
+type Size = { height: number; width: number };
+function reference(low: Float32Array, L: number, S: number, resized: Size, original: Size) {
+  const frame = bilinear(Float64Array.from(low), L, L, S, S);
+  const crop = new Float64Array(resized.height * resized.width);
+  for (let y = 0; y < resized.height; y++) crop.set(frame.subarray(y * S, y * S + resized.width), y * resized.width);
+  return bilinear(crop, resized.height, resized.width, original.height, original.width);
+}
+
+/** `fracW` / `fracH`: the part of the low-res map the image covers (the rest is padding). */
+function randomLogits(n: number, L: number, seed: number, fracW = 1, fracH = 1): Float32Array {
+  const next = random(seed);
+  const out = new Float32Array(n * L * L);
+  // Smooth blobs plus noise, so masks have both large regions and ragged edges.
+  for (let m = 0; m < n; m++) {
+    const cx = next() * L * fracW;
+    const cy = next() * L * fracH;
+    const r = (0.2 + next() * 0.3) * L * Math.min(fracW, fracH);
+    for (let y = 0; y < L; y++) {
+      for (let x = 0; x < L; x++) out[m * L * L + y * L + x] = (r - Math.hypot(x - cx, y - cy)) / 4 + (next() - 0.5) * 6;
+    }
+  }
+  return out;
+}
+
+function compare(L: number, S: number, original: { width: number; height: number }, seed: number, count = 2) {
+  const resized = samResizeShape(original.width, original.height, S);
+  const low = randomLogits(count, L, seed, resized.width / S, resized.height / S);
+  const masks = masksFromLowRes(low, count, L, S, resized, original);
+  expect(masks).toHaveLength(count);
+  for (let m = 0; m < count; m++) {
+    const ref = reference(low.subarray(m * L * L, (m + 1) * L * L), L, S, resized, original);
+    const mask = masks[m]!;
+    expect([mask.width, mask.height, mask.data.length]).toEqual([original.width, original.height, original.width * original.height]);
+    let differ = 0;
+    let ones = 0;
+    for (let i = 0; i < ref.length; i++) {
+      const expected = ref[i]! > 0 ? 1 : 0;
+      ones += expected;
+      if (mask.data[i] !== expected && Math.abs(ref[i]!) > 1e-6) differ++;
+    }
+    expect(differ).toBe(0);
+    // The test means something only if both classes occur.
+    expect(ones).toBeGreaterThan(0);
+    expect(ones).toBeLessThan(ref.length);
+  }
+}
+
+describe('masksFromLowRes', () => {
+  it.each([
+    ['landscape 97 x 61', 97, 61],
+    ['portrait 61 x 97', 61, 97],
+    ['tiny 5 x 3', 5, 3],
+    ['one pixel wide 1 x 40', 1, 40],
+    ['larger than the SAM frame 1500 x 1100', 1500, 1100],
+    ['exactly the SAM frame 1024 x 1024', 1024, 1024],
+    ['odd 333 x 1021', 333, 1021],
+  ])('equals the float64 two-step bilinear reference: %s', (_name, width, height) => {
+    compare(256, 1024, { width, height }, width * 7919 + height);
+  });
+
+  it('works with other frame sizes (toy packs)', () => {
+    compare(16, 64, { width: 50, height: 30 }, 3);
+    compare(16, 64, { width: 30, height: 50 }, 4, 3);
+  });
+
+  it('thresholds at > 0 and returns nothing for zero masks', () => {
+    const L = 8;
+    const low = new Float32Array(L * L).fill(-1);
+    low[3 * L + 3] = 5;
+    const [mask] = masksFromLowRes(low, 1, L, 32, { width: 32, height: 32 }, { width: 32, height: 32 });
+    expect(mask!.data.some((v) => v === 1)).toBe(true);
+    expect(mask!.data.every((v) => v === 0 || v === 1)).toBe(true);
+    expect(masksFromLowRes(new Float32Array(0), 0, L, 32, { width: 32, height: 32 }, { width: 10, height: 10 })).toEqual([]);
+  });
+
+  it('refuses a too-short logits buffer', () => {
+    expect(() => masksFromLowRes(new Float32Array(10), 1, 8, 32, { width: 32, height: 32 }, { width: 4, height: 4 })).toThrow(/expected/);
+  });
+
+  it('is fast enough for a 3000 x 2000 output', () => {
+    const low = randomLogits(1, 256, 11);
+    const original = { width: 3000, height: 2000 };
+    const resized = samResizeShape(3000, 2000, 1024);
+    masksFromLowRes(low, 1, 256, 1024, resized, original); // warm up the JIT
+    const started = performance.now();
+    masksFromLowRes(low, 1, 256, 1024, resized, original);
+    // Tens of ms on a shared 2-core machine; the bound only catches an accidental O(S^2) path.
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
