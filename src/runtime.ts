@@ -8,6 +8,7 @@ import { Engine } from './engine/engine.js';
 import { MANIFEST_FILE } from './engine/manifest.js';
 import { InProcessQueue, type JobQueue } from './jobs/index.js';
 import type { Logger } from './logger.js';
+import { acquirePixelPool } from './workers/pool.js';
 import { writeToyPack } from '../models/generator/toy.js';
 
 /** Everything behind the surfaces: engine, stores, queue and the assistant over them. */
@@ -53,6 +54,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     logger,
   });
   let stores: ConversationStores | undefined;
+  const pixels = acquirePixelPool();
   try {
     stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
     const queue: JobQueue<InferenceJob, InferenceResult> = new InProcessQueue({
@@ -74,6 +76,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
       },
       limits: config.limits,
       overlayFormat: config.render.format,
+      pixels: pixels.pool,
       logger,
     });
     const openStores = stores;
@@ -86,11 +89,13 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
         await queue.close();
         await engine.close();
         await openStores.close();
+        await pixels.release();
       },
     };
   } catch (error) {
     await stores?.close();
     await engine.close();
+    await pixels.release();
     throw error;
   }
 }

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { ConversationStores, Session, StoredTurn } from '../conversation/index.js';
 import { imageContext, trimHistory } from '../conversation/index.js';
-import { decodeImage, imageInfo } from '../engine/image.js';
+import { imageInfo } from '../engine/image.js';
 import type { ChatTurn } from '../engine/types.js';
 import { UserInputError } from '../errors.js';
 import type { JobQueue } from '../jobs/index.js';
 import type { Logger } from '../logger.js';
+import { recallDecoded } from '../workers/decoded-images.js';
+import type { PixelPool } from '../workers/pool.js';
 import { downloadImage } from './download.js';
 import type { InferenceJob, InferenceResult } from './inference.js';
 import { type LimitSettings, RateLimiter, checkAllowed, checkQuestion } from './limits.js';
@@ -27,6 +29,8 @@ export interface AssistantOptions {
   model: ModelInfo;
   limits: LimitSettings & { maxImageBytes: number; maxImagePixels: number; downloadTimeoutMs: number };
   overlayFormat: OverlayFormat;
+  /** Where overlays are drawn: off the event loop. */
+  pixels: PixelPool;
   logger: Logger;
 }
 
@@ -111,13 +115,15 @@ export class Assistant implements AssistantPort {
       'turn answered',
     );
 
-    const overlay =
-      segments.length === 0
-        ? undefined
-        : await overlayImage(await decodeImage(image.bytes, { maxPixels: limits.maxImagePixels }), segments, {
-            format: options.overlay?.format ?? this.options.overlayFormat,
-            maxBytes: options.overlay?.maxBytes,
-          });
+    let overlay: Reply['overlay'];
+    if (segments.length > 0) {
+      // The engine's decode, when it ran in this process moments ago; else decode again.
+      const pixels = recallDecoded(image.hash) ?? (await this.options.pixels.decode(image.bytes, limits.maxImagePixels));
+      overlay = await overlayImage(this.options.pixels, pixels, segments, {
+        format: options.overlay?.format ?? this.options.overlayFormat,
+        maxBytes: options.overlay?.maxBytes,
+      });
+    }
     return {
       jobId,
       conversationKey: turn.conversationKey,

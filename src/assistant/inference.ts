@@ -1,6 +1,5 @@
 import type { ImageStore } from '../conversation/index.js';
 import type { Engine } from '../engine/engine.js';
-import { encodeRle } from '../engine/mask.js';
 import type { BoundingBox, ChatTurn, RleMask, StageTimings } from '../engine/types.js';
 import { UserInputError } from '../errors.js';
 
@@ -38,7 +37,7 @@ export function inferenceHandler(engine: Engine, images: ImageStore) {
     const result = await engine.chat({ image, imageHash: job.imageHash, turns: job.turns, signal: context.signal });
     return {
       text: result.text,
-      segments: result.segments.map((s) => ({ rle: encodeRle(s.mask), bbox: s.bbox, area: s.area, score: s.score })),
+      segments: result.segments.map((s) => ({ rle: s.rle, bbox: s.bbox, area: s.area, score: s.score })),
       timings: result.timings,
       tokens: result.tokens,
       imageEmbeddings: result.cache.imageEmbeddings,

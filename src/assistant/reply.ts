@@ -1,9 +1,8 @@
 import sharp from 'sharp';
-import { decodeRle } from '../engine/mask.js';
 import type { DecodedImage } from '../engine/types.js';
 import { replaceSegTokens } from '../render/markers.js';
-import { renderOverlay } from '../render/overlay.js';
 import { segmentColour } from '../render/palette.js';
+import type { PixelPool } from '../workers/pool.js';
 import type { InferenceSegment } from './inference.js';
 import type { ReplyImage, ReplySegment } from './types.js';
 
@@ -33,23 +32,26 @@ const EXTENSIONS: Record<OverlayFormat, string> = { png: 'png', jpeg: 'jpg', web
  * (a platform's upload limit), JPEG comes next, then smaller JPEGs.
  */
 export async function overlayImage(
+  pool: PixelPool,
   image: DecodedImage,
   segments: readonly ReplySegment[],
   options: { format: OverlayFormat; maxBytes?: number },
 ): Promise<ReplyImage> {
-  const masks = segments.map((s) => ({ mask: decodeRle(s.rle), rgb: s.colour.rgb }));
-  let rendered = await renderOverlay(image, masks, { format: options.format });
+  const masks = segments.map((s) => ({ rle: s.rle, rgb: s.colour.rgb }));
+  let rendered = await pool.overlay(image, masks, options.format);
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
   if (rendered.data.length > maxBytes && options.format !== 'jpeg') {
-    rendered = await renderOverlay(image, masks, { format: 'jpeg' });
+    rendered = await pool.overlay(image, masks, 'jpeg');
   }
-  let { data, width, height } = rendered;
+  // Structured clone hands back a Uint8Array; adapters expect a Buffer.
+  let data = Buffer.from(rendered.data.buffer, rendered.data.byteOffset, rendered.data.byteLength);
+  let { width, height } = rendered;
   let format: OverlayFormat = rendered.format;
   for (let attempt = 0; data.length > maxBytes && attempt < 6; attempt++) {
     const scale = Math.sqrt(maxBytes / data.length) * 0.9;
     width = Math.max(1, Math.floor(width * scale));
     height = Math.max(1, Math.floor(height * scale));
-    data = await sharp(rendered.data).resize(width, height, { fit: 'fill' }).jpeg({ quality: 80 }).toBuffer();
+    data = await sharp(data).resize(width, height, { fit: 'fill' }).jpeg({ quality: 80 }).toBuffer();
     format = 'jpeg';
   }
   const contentType = format === 'png' ? 'image/png' : format === 'jpeg' ? 'image/jpeg' : 'image/webp';

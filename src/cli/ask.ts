@@ -6,7 +6,7 @@ import { Engine } from '../engine/engine.js';
 import { decodeImage } from '../engine/image.js';
 import { loadConfig } from '../config/index.js';
 import { cliKey } from '../conversation/index.js';
-import { decodeRle, encodeRle, maskUnion } from '../engine/mask.js';
+import { decodeRle, maskUnion } from '../engine/mask.js';
 import type { ProviderName } from '../engine/pack.js';
 import type { ChatResult } from '../engine/types.js';
 import { UserInputError } from '../errors.js';
@@ -105,7 +105,7 @@ async function ask(question: string, options: AskOptions): Promise<void> {
 function jsonResult(result: ChatResult) {
   return {
     text: result.text,
-    segments: result.segments.map((s) => ({ area: s.area, bbox: s.bbox, score: s.score, rle: encodeRle(s.mask) })),
+    segments: result.segments.map((s) => ({ area: s.area, bbox: s.bbox, score: s.score, rle: s.rle })),
     timings: result.timings,
   };
 }

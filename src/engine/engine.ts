@@ -4,11 +4,9 @@ import type { Logger } from 'pino';
 import { UserInputError } from '../errors.js';
 import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit } from './caches.js';
 import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
-import { decodeImage } from './image.js';
-import { maskStats } from './mask.js';
+import { rememberDecoded } from '../workers/decoded-images.js';
+import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
-import { masksFromLowRes } from './postprocess.js';
-import { clipPixelValues, samPixelValues } from './preprocess.js';
 import { buildPrompt } from './prompt.js';
 import { type FloatData, allocFloat, copyFloats, floatData, floatTensor } from './tensors.js';
 import { IMAGE_SLOT } from './tokenizer.js';
@@ -44,6 +42,7 @@ export class Engine {
   private constructor(
     readonly pack: LoadedPack,
     private readonly options: EngineOptions,
+    private readonly pixels: { pool: PixelPool; release: () => Promise<void> },
   ) {
     this.imageCache = new ImageEmbeddingCache(options.cache?.imageBytes ?? 256 * 2 ** 20);
     this.kvCache = new KvCache(options.cache?.kvBytes ?? 256 * 2 ** 20, pack.manifest.imageTokens);
@@ -52,7 +51,7 @@ export class Engine {
   static async open(packDir: string, options: EngineOptions = {}): Promise<Engine> {
     const pack = await openPack(packDir, options);
     options.logger?.info({ pack: pack.manifest.name, provider: pack.provider, dtype: pack.manifest.dtype }, 'model pack loaded');
-    return new Engine(pack, options);
+    return new Engine(pack, options, acquirePixelPool());
   }
 
   get manifest() {
@@ -62,6 +61,7 @@ export class Engine {
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
     await releasePack(this.pack);
+    await this.pixels.release();
   }
 
   stats(): EngineStats {
@@ -151,43 +151,49 @@ export class Engine {
   /**
    * CLIP features now, SAM embeddings as a promise: the SAM encoder runs while
    * the LLM decodes (they are independent), and is awaited only for masks.
+   * Decoding and both preprocessings run on pixel workers, side by side.
    */
   private async imageEmbeddings(hash: string, request: ChatRequest, timings: StageTimings) {
     const cached = this.imageCache.get(hash);
     if (cached) return { hit: true, features: cached, sam: Promise.resolve(cached.samEmbeddings) };
     const manifest = this.manifest;
-    let started = performance.now();
-    const decoded = request.decoded ?? (await decodeImage(request.image, { maxPixels: this.options.maxImagePixels ?? 40_000_000 }));
+    const pool = this.pixels.pool;
+    const started = performance.now();
+    const decoded = request.decoded ?? (await pool.decode(request.image, this.options.maxImagePixels ?? 40_000_000));
     timings.imageDecode = performance.now() - started;
-    started = performance.now();
-    const samInput = await samPixelValues(decoded, manifest.sam);
-    timings.samPreprocess = performance.now() - started;
-    const samStarted = performance.now();
-    const sam = this.pack.sessions.samImageEncoder
-      .run({ pixel_values: floatTensor('float32', samInput.data, [1, 3, manifest.sam.size, manifest.sam.size]) })
-      .then((out) => {
-        timings.samEncoder = performance.now() - samStarted;
-        return out.image_embeddings!.data as Float32Array;
+    rememberDecoded(hash, decoded);
+    const preprocessStart = performance.now();
+    const samInput = pool.sam(decoded, manifest.sam).then((input) => {
+      timings.samPreprocess = performance.now() - preprocessStart;
+      return input;
+    });
+    const sam = samInput.then(async (input) => {
+      const samStarted = performance.now();
+      const out = await this.pack.sessions.samImageEncoder.run({
+        pixel_values: floatTensor('float32', input.data, [1, 3, manifest.sam.size, manifest.sam.size]),
       });
+      timings.samEncoder = performance.now() - samStarted;
+      return { embeddings: out.image_embeddings!.data as Float32Array, resized: input.resized };
+    });
     sam.catch(() => undefined); // awaited later; keep an early failure from being "unhandled"
-    started = performance.now();
-    const clipInput = await clipPixelValues(decoded, manifest.clip);
-    timings.clipPreprocess = performance.now() - started;
-    started = performance.now();
+    const clipInput = await pool.clip(decoded, manifest.clip);
+    timings.clipPreprocess = performance.now() - preprocessStart;
+    const visionStarted = performance.now();
     const vision = await this.pack.sessions.visionEncoder.run({
       pixel_values: floatTensor('float32', clipInput, [1, 3, manifest.clip.size, manifest.clip.size]),
     });
-    timings.visionEncoder = performance.now() - started;
+    timings.visionEncoder = performance.now() - visionStarted;
     const features: ImageEmbeddings = {
       clipFeatures: floatData(vision.image_features!),
       samEmbeddings: new Float32Array(0),
       original: { width: decoded.width, height: decoded.height },
-      resized: samInput.resized,
+      resized: { width: 0, height: 0 },
     };
-    const samDone = sam.then((samEmbeddings) => {
-      features.samEmbeddings = samEmbeddings;
+    const samDone = sam.then(({ embeddings, resized }) => {
+      features.samEmbeddings = embeddings;
+      features.resized = resized;
       this.imageCache.set(hash, features);
-      return samEmbeddings;
+      return embeddings;
     });
     return { hit: false, features, sam: samDone };
   }
@@ -240,8 +246,14 @@ export class Engine {
     const lowRes = decoded.low_res_masks!.data as Float32Array;
     const scores = decoded.iou_predictions!.data as Float32Array;
     const { original, resized } = image.features;
-    const masks = masksFromLowRes(lowRes, n, LOW_RES, manifest.sam.size, resized, original);
-    const segments = masks.map((mask, i) => ({ mask, ...maskStats(mask), score: scores[i] ?? 0 }));
+    const masks = await this.pixels.pool.masks({ lowRes, count: n, lowSize: LOW_RES, samSize: manifest.sam.size, resized, original });
+    const segments = masks.map(({ data, width, height, area, bbox, rle }, i) => ({
+      mask: { data, width, height },
+      area,
+      bbox,
+      rle,
+      score: scores[i] ?? 0,
+    }));
     timings.postprocess = performance.now() - started;
     return segments;
   }

@@ -29,6 +29,8 @@ export interface Segment {
   area: number;
   /** The mask decoder's predicted IoU for this mask. */
   score: number;
+  /** `mask` run-length encoded, for storage and transport. */
+  rle: RleMask;
 }
 
 /** One exchange of a conversation; the last turn of a request has no answer yet. */

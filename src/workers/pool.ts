@@ -1,0 +1,72 @@
+import os from 'node:os';
+import { Piscina } from 'piscina';
+import type { PackManifest } from '../engine/manifest.js';
+import type { DecodedImage, RleMask } from '../engine/types.js';
+import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
+import type { MaskOutput } from './tasks.js';
+
+/**
+ * The pixel workers, shared by everything in the process (engine and
+ * renderer) and reference-counted: the last user to release it stops the
+ * threads, so a CLI run exits and an idle server holds none for long.
+ */
+export class PixelPool {
+  constructor(private readonly piscina: Piscina) {}
+
+  decode(bytes: Uint8Array, maxPixels: number): Promise<DecodedImage> {
+    return this.piscina.run({ bytes, maxPixels }, { name: 'decode' });
+  }
+
+  clip(image: DecodedImage, clip: PackManifest['clip']): Promise<Float32Array> {
+    return this.piscina.run({ image, clip }, { name: 'clip' });
+  }
+
+  sam(image: DecodedImage, sam: PackManifest['sam']): Promise<{ data: Float32Array; resized: { width: number; height: number } }> {
+    return this.piscina.run({ image, sam }, { name: 'sam' });
+  }
+
+  masks(input: {
+    lowRes: Float32Array;
+    count: number;
+    lowSize: number;
+    samSize: number;
+    resized: { width: number; height: number };
+    original: { width: number; height: number };
+  }): Promise<MaskOutput[]> {
+    return this.piscina.run(input, { name: 'masks' });
+  }
+
+  overlay(image: DecodedImage, segments: { rle: RleMask; rgb: [number, number, number] }[], format: OverlayFormat): Promise<RenderedImage> {
+    return this.piscina.run({ image, segments, format }, { name: 'overlay' });
+  }
+}
+
+let shared: { pool: PixelPool; piscina: Piscina; users: number } | undefined;
+
+export function acquirePixelPool(): { pool: PixelPool; release: () => Promise<void> } {
+  if (!shared) {
+    const piscina = new Piscina({
+      filename: new URL('./entry.js', import.meta.url).href,
+      minThreads: 0,
+      // Two preprocessings run side by side; more threads than cores only contend with ONNX Runtime.
+      maxThreads: Math.max(2, Math.min(4, os.availableParallelism())),
+      idleTimeout: 60_000,
+    });
+    shared = { pool: new PixelPool(piscina), piscina, users: 0 };
+  }
+  const entry = shared;
+  entry.users++;
+  let released = false;
+  return {
+    pool: entry.pool,
+    async release() {
+      if (released) return;
+      released = true;
+      entry.users--;
+      if (entry.users === 0 && shared === entry) {
+        shared = undefined;
+        await entry.piscina.destroy();
+      }
+    },
+  };
+}
