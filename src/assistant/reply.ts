@@ -43,7 +43,7 @@ export async function overlayImage(
   if (rendered.data.length > maxBytes && options.format !== 'jpeg') {
     rendered = await pool.overlay(image, masks, 'jpeg');
   }
-  // Structured clone hands back a Uint8Array; adapters expect a Buffer.
+  // Workers hand back a Uint8Array; adapters expect a Buffer (a view, not a copy).
   let data = Buffer.from(rendered.data.buffer, rendered.data.byteOffset, rendered.data.byteLength);
   let { width, height } = rendered;
   let format: OverlayFormat = rendered.format;

@@ -7,6 +7,7 @@ import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from '.
 import { rememberDecoded } from '../workers/decoded-images.js';
 import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
+import { samResizeShape } from './preprocess.js';
 import { buildPrompt } from './prompt.js';
 import { type FloatData, allocFloat, copyFloats, floatData, floatTensor } from './tensors.js';
 import { IMAGE_SLOT } from './tokenizer.js';
@@ -163,17 +164,15 @@ export class Engine {
     timings.imageDecode = performance.now() - started;
     rememberDecoded(hash, decoded);
     const preprocessStart = performance.now();
-    const samInput = pool.sam(decoded, manifest.sam).then((input) => {
+    const resized = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
+    const sam = pool.sam(decoded, manifest.sam).then(async (pixels) => {
       timings.samPreprocess = performance.now() - preprocessStart;
-      return input;
-    });
-    const sam = samInput.then(async (input) => {
       const samStarted = performance.now();
       const out = await this.pack.sessions.samImageEncoder.run({
-        pixel_values: floatTensor('float32', input.data, [1, 3, manifest.sam.size, manifest.sam.size]),
+        pixel_values: floatTensor('float32', pixels, [1, 3, manifest.sam.size, manifest.sam.size]),
       });
       timings.samEncoder = performance.now() - samStarted;
-      return { embeddings: out.image_embeddings!.data as Float32Array, resized: input.resized };
+      return out.image_embeddings!.data as Float32Array;
     });
     sam.catch(() => undefined); // awaited later; keep an early failure from being "unhandled"
     const clipInput = await pool.clip(decoded, manifest.clip);
@@ -187,11 +186,10 @@ export class Engine {
       clipFeatures: floatData(vision.image_features!),
       samEmbeddings: new Float32Array(0),
       original: { width: decoded.width, height: decoded.height },
-      resized: { width: 0, height: 0 },
+      resized,
     };
-    const samDone = sam.then(({ embeddings, resized }) => {
+    const samDone = sam.then((embeddings) => {
       features.samEmbeddings = embeddings;
-      features.resized = resized;
       this.imageCache.set(hash, features);
       return embeddings;
     });

@@ -117,6 +117,10 @@ async function createSession(
       const session = await ort.InferenceSession.create(file, {
         executionProviders,
         graphOptimizationLevel: 'all',
+        // ONNX Runtime's threads spin while idle by default; with several graphs
+        // running side by side and pixel workers beside them, spinning only
+        // steals the cores the others need.
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
         // A GPU provider that cannot load is expected on CPU hosts: we log our own
         // warning below instead of ONNX Runtime's error-level dump to stderr.
         logSeverityLevel: provider === 'cpu' ? 2 : 4,

@@ -21,7 +21,8 @@ export class PixelPool {
     return this.piscina.run({ image, clip }, { name: 'clip' });
   }
 
-  sam(image: DecodedImage, sam: PackManifest['sam']): Promise<{ data: Float32Array; resized: { width: number; height: number } }> {
+  /** SAM pixel values; the resized size inside the frame is samResizeShape(). */
+  sam(image: DecodedImage, sam: PackManifest['sam']): Promise<Float32Array> {
     return this.piscina.run({ image, sam }, { name: 'sam' });
   }
 
@@ -36,7 +37,11 @@ export class PixelPool {
     return this.piscina.run(input, { name: 'masks' });
   }
 
-  overlay(image: DecodedImage, segments: { rle: RleMask; rgb: [number, number, number] }[], format: OverlayFormat): Promise<RenderedImage> {
+  overlay(
+    image: DecodedImage,
+    segments: { rle: RleMask; rgb: [number, number, number] }[],
+    format: OverlayFormat,
+  ): Promise<Omit<RenderedImage, 'data'> & { data: Uint8Array }> {
     return this.piscina.run({ image, segments, format }, { name: 'overlay' });
   }
 }

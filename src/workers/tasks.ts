@@ -13,16 +13,37 @@ import { clipPixelValues, samPixelValues } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
 
+/** Hands `value` back with `transfer` moved, not copied (the main thread must not pay for a clone). */
+function moving<T>(value: T, transfer: ArrayBufferLike[]): T {
+  return Piscina.move({
+    get [Piscina.transferableSymbol]() {
+      return transfer;
+    },
+    get [Piscina.valueSymbol]() {
+      return value;
+    },
+  } as never) as unknown as T;
+}
+
+/**
+ * Decoded pixels live in shared memory: the CLIP and SAM tasks (and later the
+ * overlay) read them on other threads without a copy each.
+ */
 export async function decode(input: { bytes: Uint8Array; maxPixels: number }): Promise<DecodedImage> {
-  return decodeImage(input.bytes, { maxPixels: input.maxPixels });
+  const image = await decodeImage(input.bytes, { maxPixels: input.maxPixels });
+  const shared = new Uint8Array(new SharedArrayBuffer(image.data.byteLength));
+  shared.set(image.data);
+  return { width: image.width, height: image.height, data: shared };
 }
 
 export async function clip(input: { image: DecodedImage; clip: PackManifest['clip'] }): Promise<Float32Array> {
-  return Piscina.move(await clipPixelValues(input.image, input.clip)) as Float32Array;
+  const values = await clipPixelValues(input.image, input.clip);
+  return moving(values, [values.buffer]);
 }
 
-export async function sam(input: { image: DecodedImage; sam: PackManifest['sam'] }) {
-  return samPixelValues(input.image, input.sam);
+export async function sam(input: { image: DecodedImage; sam: PackManifest['sam'] }): Promise<Float32Array> {
+  const { data } = await samPixelValues(input.image, input.sam);
+  return moving(data, [data.buffer]);
 }
 
 export interface MaskOutput {
@@ -42,11 +63,12 @@ export function masks(input: {
   resized: { width: number; height: number };
   original: { width: number; height: number };
 }): MaskOutput[] {
-  return masksFromLowRes(input.lowRes, input.count, input.lowSize, input.samSize, input.resized, input.original).map((mask) => ({
+  const masks = masksFromLowRes(input.lowRes, input.count, input.lowSize, input.samSize, input.resized, input.original).map((mask) => ({
     ...mask,
     ...maskStats(mask),
     rle: encodeRle(mask),
   }));
+  return moving(masks, masks.map((m) => m.data.buffer));
 }
 
 export async function overlay(input: {
@@ -59,5 +81,7 @@ export async function overlay(input: {
     input.segments.map((s) => ({ mask: decodeRle(s.rle), rgb: s.rgb })),
     { format: input.format },
   );
-  return rendered;
+  // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
+  const data = new Uint8Array(rendered.data);
+  return moving({ ...rendered, data }, [data.buffer]);
 }
