@@ -80,6 +80,7 @@ export const configSchema = section({
     attachmentHosts: list(hostName()),
     allowedGuilds: list(nonEmpty()),
     allowedRoles: list(nonEmpty()),
+    messageContentIntent: bool(),
   }),
   slack: section({
     mode: enumOf(['socket', 'http']),
