@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { isUserInputError } from './errors.js';
 import { registerAsk } from './cli/ask.js';
+import { registerDiscord } from './cli/discord.js';
+import { registerBench } from './cli/bench.js';
 import { registerModels } from './cli/models.js';
 import { registerServe } from './cli/serve.js';
 
@@ -14,8 +16,10 @@ const program = new Command('lisa-bot')
   .exitOverride();
 
 registerAsk(program);
+registerBench(program);
 registerModels(program);
 registerServe(program);
+registerDiscord(program);
 
 try {
   await program.parseAsync(process.argv);

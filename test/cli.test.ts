@@ -127,10 +127,18 @@ describe('bad input exits 2 with one line on stderr', () => {
   });
 });
 
+describe('lisa-bot discord register', () => {
+  it('says which variable to set when there is no bot token', async () => {
+    const result = await cli(['discord', 'register'], { DISCORD_TOKEN: '' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/DISCORD_TOKEN/);
+  });
+});
+
 describe('lisa-bot --help', () => {
   it('lists the commands', async () => {
     const result = await cli(['--help']);
     expect(result.code).toBe(0);
-    for (const command of ['ask', 'models', 'serve']) expect(result.stdout).toContain(command);
+    for (const command of ['ask', 'models', 'serve', 'discord']) expect(result.stdout).toContain(command);
   });
 });
