@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine/engine.js';
+import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
+
+let pack: { dir: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  pack = await makeToyPack();
+});
+afterAll(() => pack.cleanup());
+
+const image = (colour: 'red' | 'blue', x: number) =>
+  encodeImage(drawShapes(320, 240, [{ colour, kind: 'rect', x, y: 40, w: 100, h: 80 }]), 'png');
+
+describe('engine caches', () => {
+  it('hit on the same image, evict the least recently used, and never exceed their byte limits', async () => {
+    // Room for one image's embeddings (the toy's are ~4.6 MB) and one conversation's KV cache.
+    const limits = { imageBytes: 6 * 2 ** 20, kvBytes: 32 * 2 ** 10 };
+    const engine = await Engine.open(pack.dir, { cache: limits });
+    try {
+      const first = await image('red', 20);
+      const second = await image('blue', 150);
+      const a1 = await engine.chat({ image: first, turns: [{ user: 'the red one' }] });
+      expect(a1.cache.imageEmbeddings).toBe('miss');
+      const a2 = await engine.chat({ image: first, turns: [{ user: 'the red one', assistant: a1.text }, { user: 'and the blue one?' }] });
+      expect(a2.cache.imageEmbeddings).toBe('hit');
+      expect(a2.tokens.reusedFromCache).toBeGreaterThan(0);
+
+      await engine.chat({ image: second, turns: [{ user: 'the blue one' }] });
+      const stats = engine.stats();
+      expect(stats.imageCache.entries).toBe(1);
+      expect(stats.imageCache.bytes).toBeLessThanOrEqual(limits.imageBytes);
+      expect(stats.kvCache.bytes).toBeLessThanOrEqual(limits.kvBytes);
+
+      // The first image was evicted: its follow-up runs the encoders again, and of the KV cache it
+      // reuses only what every conversation shares, the text before the image.
+      const again = await engine.chat({ image: first, turns: [{ user: 'the red one', assistant: a1.text }, { user: 'and the blue one?' }] });
+      expect(again.cache.imageEmbeddings).toBe('miss');
+      expect(again.tokens.reusedFromCache).toBeGreaterThan(0);
+      expect(again.tokens.reusedFromCache).toBeLessThan(a2.tokens.reusedFromCache);
+      // ...and answers exactly as before.
+      expect(again.text).toBe(a2.text);
+      expect(again.segments[0]!.mask.data).toEqual(a2.segments[0]!.mask.data);
+      expect(engine.stats().imageCache.bytes).toBeLessThanOrEqual(limits.imageBytes);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('keep nothing when the limit is smaller than one entry', async () => {
+    const engine = await Engine.open(pack.dir, { cache: { imageBytes: 1024, kvBytes: 1024 } });
+    try {
+      const file = await image('red', 20);
+      const first = await engine.chat({ image: file, turns: [{ user: 'the red one' }] });
+      const second = await engine.chat({ image: file, turns: [{ user: 'the red one', assistant: first.text }, { user: 'now?' }] });
+      expect(second.cache.imageEmbeddings).toBe('miss');
+      expect(engine.stats().imageCache.bytes).toBe(0);
+      expect(engine.stats().kvCache.bytes).toBe(0);
+    } finally {
+      await engine.close();
+    }
+  });
+});
