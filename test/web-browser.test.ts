@@ -74,11 +74,11 @@ describe.skipIf(availability.skip)('web chat in Chromium', () => {
 
     const first = await waitForOverlay(page, 1);
     expect([first.naturalWidth, first.naturalHeight]).toEqual([96, 64]);
-    expect(first.alt).toMatch(/mask 1 in red/);
+    expect(first.alt).toMatch(/mask 1 drawn in red/);
     const firstAnswer = page.locator('#log > li:nth-child(1) .answer');
     expect(await firstAnswer.textContent()).toContain('\u{1F7E5}');
-    expect(await firstAnswer.locator('.marker').getAttribute('aria-label')).toBe('mask 1 (red)');
-    expect(await page.locator('#log > li:nth-child(1) .legend').textContent()).toMatch(/mask 1 \(red\).*600 px/);
+    expect(await firstAnswer.locator('.marker').getAttribute('aria-label')).toBe('mask 1 (drawn in red)');
+    expect(await page.locator('#log > li:nth-child(1) .legend').textContent()).toMatch(/mask 1 \(drawn in red\).*600 px/);
     expect(await page.locator('#log > li:nth-child(1) img.thumb').getAttribute('alt')).toBe('Your image: shapes.png');
     // The picker is cleared after sending, and the question box is ready for the follow-up.
     expect(await page.locator('#preview').isHidden()).toBe(true);
@@ -157,7 +157,7 @@ describe.skipIf(availability.skip)('web chat in Chromium', () => {
         expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
         release();
         const overlay = await waitForOverlay(page, 1);
-        expect(overlay.alt).toMatch(/mask 1 in red/);
+        expect(overlay.alt).toMatch(/mask 1 drawn in red/);
         expect(await page.locator('#log > li:nth-child(1) .legend').textContent()).toMatch(/1,?080 px/);
         expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(false);
         expect(problems).toEqual([]);

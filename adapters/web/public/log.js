@@ -66,7 +66,7 @@ function answerText(reply) {
   for (const s of reply.segments) {
     const at = rest.indexOf(s.colour.emoji);
     if (at < 0) continue;
-    const label = `mask ${s.index + 1} (${s.colour.name})`;
+    const label = `mask ${s.index + 1} (drawn in ${s.colour.name})`;
     // Drawn as a square of the mask's exact colour (emoji fonts differ, some machines have none); the emoji stays for copying.
     const marker = el('span', { className: 'marker swatch', role: 'img', 'aria-label': label, title: label }, [
       el('span', { className: 'visually-hidden', text: s.colour.emoji }),
@@ -85,7 +85,7 @@ export function showReply(turn, reply) {
   const follow = nearBottom();
   const parts = [answerText(reply)];
   if (reply.overlayUrl) {
-    const masks = reply.segments.filter((s) => !s.empty).map((s) => `mask ${s.index + 1} in ${s.colour.name}`);
+    const masks = reply.segments.filter((s) => !s.empty).map((s) => `mask ${s.index + 1} drawn in ${s.colour.name}`);
     const alt = `The image with the answer's ${masks.length === 1 ? 'mask' : 'masks'} drawn over it` +
       (masks.length ? `: ${masks.join(', ')}` : ' (no mask found anything)');
     const img = el('img', { className: 'overlay', src: reply.overlayUrl, alt });
@@ -99,7 +99,7 @@ export function showReply(turn, reply) {
       const what = s.empty ? 'empty: it points at nothing visible' : `${s.area.toLocaleString()} px`;
       const swatch = el('span', { className: 'swatch', 'aria-hidden': 'true' });
       swatch.style.backgroundColor = s.colour.hex;
-      legend.append(el('li', {}, [swatch, `mask ${s.index + 1} (${s.colour.name}) — ${what}`]));
+      legend.append(el('li', {}, [swatch, `mask ${s.index + 1} (drawn in ${s.colour.name}) — ${what}`]));
     }
     const link = el('a', { href: reply.overlayUrl, target: '_blank', rel: 'noopener', text: 'Open full size' });
     parts.push(el('figure', { className: 'overlay-figure' }, [img, el('figcaption', {}, [legend, link])]));
