@@ -3,7 +3,7 @@ import { Piscina } from 'piscina';
 import type { PackManifest } from '../engine/manifest.js';
 import type { DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
-import type { MaskOutput } from './tasks.js';
+import type { MaskInput, MaskOutput } from './tasks.js';
 
 /**
  * The pixel workers, shared by everything in the process (engine and
@@ -26,14 +26,7 @@ export class PixelPool {
     return this.piscina.run({ image, sam }, { name: 'sam' });
   }
 
-  masks(input: {
-    lowRes: Float32Array;
-    count: number;
-    lowSize: number;
-    samSize: number;
-    resized: { width: number; height: number };
-    original: { width: number; height: number };
-  }): Promise<MaskOutput[]> {
+  masks(input: MaskInput): Promise<MaskOutput[]> {
     return this.piscina.run(input, { name: 'masks' });
   }
 

@@ -55,14 +55,16 @@ export interface MaskOutput {
   rle: RleMask;
 }
 
-export function masks(input: {
+export interface MaskInput {
   lowRes: Float32Array;
   count: number;
   lowSize: number;
   samSize: number;
   resized: { width: number; height: number };
   original: { width: number; height: number };
-}): MaskOutput[] {
+}
+
+export function masks(input: MaskInput): MaskOutput[] {
   const masks = masksFromLowRes(input.lowRes, input.count, input.lowSize, input.samSize, input.resized, input.original).map((mask) => ({
     ...mask,
     ...maskStats(mask),
