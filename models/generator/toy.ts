@@ -82,7 +82,7 @@ export function buildToyPack(options: ToyPackOptions = {}): { name: string; byte
   };
   const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
   const g = PACK_FILES.graphs;
-  // The manifest goes last: writeToyPack relies on that order.
+  // The manifest goes last: writePackFiles relies on that order.
   return [
     { name: PACK_FILES.tokenizer, bytes: json(toyTokenizerJson(vocab)) },
     { name: g.visionEncoder, bytes: visionEncoderGraph(layout) },
@@ -99,13 +99,21 @@ let tempCounter = 0;
 
 /**
  * Writes the toy pack into `outDir` (created if needed; other files in it are
- * left alone). Crash safety: lisa.json is removed first and written last, and
- * every file is written under a temporary name and renamed into place, so an
- * interrupted run never leaves a folder that looks like a complete pack (the
- * engine finds no manifest and says how to make one).
+ * left alone), crash-safely: see writePackFiles.
  */
 export async function writeToyPack(outDir: string, options: ToyPackOptions = {}): Promise<void> {
-  const files = buildToyPack(options);
+  await writePackFiles(outDir, buildToyPack(options));
+}
+
+/**
+ * Writes a pack's files (manifest last) into `outDir`. Crash safety: lisa.json
+ * is removed first and written last, and every file is written under a
+ * temporary name and renamed into place, so an interrupted run never leaves a
+ * folder that looks like a complete pack (the engine finds no manifest and
+ * says how to make one).
+ */
+export async function writePackFiles(outDir: string, files: readonly { name: string; bytes: Uint8Array }[]): Promise<void> {
+  if (files[files.length - 1]?.name !== PACK_FILES.manifest) throw new Error('the manifest must be the last file of a pack');
   await mkdir(outDir, { recursive: true });
   await rm(path.join(outDir, PACK_FILES.manifest), { force: true });
   for (const file of files) {

@@ -1,0 +1,97 @@
+/**
+ * Sequential runs: one conversation at a time, so every number is the cost
+ * of one turn with nothing else competing. Per image: warm-up conversations
+ * (JIT, onnxruntime's arenas, SQLite; not recorded), then `runs` measured
+ * conversations of `turns` turns, each on its own copy of the image (a cold
+ * first turn) and in a fresh conversation (follow-ups start from the same
+ * state every run: the image cached by turn 1, the KV cache of turns 1..n-1).
+ * Then two host steps timed in isolation, through the same pixel workers the
+ * turn uses: decoding the image, and the overlay in every format (the
+ * turn itself draws only the configured one).
+ */
+import { overlayImage, type OverlayFormat } from '../assistant/reply.js';
+import type { ReplySegment } from '../assistant/types.js';
+import { imageInfo } from '../engine/image.js';
+import { acquirePixelPool } from '../workers/pool.js';
+import { type GroupSummary, summariseTurns } from './breakdown.js';
+import type { Harness, TurnRecord } from './harness.js';
+import { type LoopDelay, startLoopMonitor } from './loop.js';
+import { type Summary, median, summarise } from './stats.js';
+
+export interface BenchImage {
+  label: string;
+  bytes: Uint8Array;
+}
+
+export interface SequentialOptions {
+  runs: number;
+  warmup: number;
+  turns: number;
+  /** Bytes no earlier conversation used (see images.ts). */
+  variant(image: BenchImage): Uint8Array;
+}
+
+export interface ImageResult {
+  file: { bytes: number; width: number; height: number };
+  runs: number;
+  first?: GroupSummary;
+  /** Turns 2..N of each conversation. */
+  followUp?: GroupSummary;
+  /** median(follow-up wall) / median(first-turn wall). */
+  followUpRatio?: number;
+  /** Host steps timed alone (ms): the image decode, and the overlay per format. */
+  hostSteps: Record<string, Summary>;
+  eventLoopDelay: LoopDelay;
+}
+
+const FORMATS: readonly OverlayFormat[] = ['png', 'jpeg', 'webp'];
+
+export async function runSequential(harness: Harness, image: BenchImage, options: SequentialOptions): Promise<ImageResult> {
+  for (let i = 0; i < options.warmup; i++) await harness.conversation(options.variant(image), options.turns);
+  const records: TurnRecord[] = [];
+  const loop = startLoopMonitor();
+  for (let i = 0; i < options.runs; i++) records.push(...(await harness.conversation(options.variant(image), options.turns)));
+  const eventLoopDelay = loop.stop();
+
+  const firsts = records.filter((r) => r.turn === 1);
+  const followUps = records.filter((r) => r.turn > 1);
+  const first = summariseTurns(firsts);
+  const followUp = summariseTurns(followUps);
+  const info = await imageInfo(image.bytes, { maxPixels: harness.config.limits.maxImagePixels });
+  const segments = records[records.length - 1]?.reply.segments ?? [];
+  return {
+    file: { bytes: image.bytes.byteLength, width: info.width, height: info.height },
+    runs: options.runs,
+    first,
+    followUp,
+    followUpRatio:
+      first && followUp ? median(followUps.map((r) => r.wallMs)) / Math.max(1e-9, median(firsts.map((r) => r.wallMs))) : undefined,
+    hostSteps: options.runs > 0 ? await hostSteps(harness, image, segments, Math.min(10, Math.max(3, options.runs))) : {},
+    eventLoopDelay,
+  };
+}
+
+async function timed(times: number, step: () => unknown): Promise<Summary> {
+  const samples: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    await step();
+    samples.push(performance.now() - t0);
+  }
+  return summarise(samples);
+}
+
+async function hostSteps(harness: Harness, image: BenchImage, segments: readonly ReplySegment[], times: number) {
+  const pixels = acquirePixelPool();
+  try {
+    const maxPixels = harness.config.limits.maxImagePixels;
+    const decoded = await pixels.pool.decode(image.bytes, maxPixels);
+    const steps: Record<string, Summary> = { imageDecode: await timed(times, () => pixels.pool.decode(image.bytes, maxPixels)) };
+    if (segments.length > 0) {
+      for (const format of FORMATS) steps[`overlay.${format}`] = await timed(times, () => overlayImage(pixels.pool, decoded, segments, { format }));
+    }
+    return steps;
+  } finally {
+    await pixels.release();
+  }
+}
