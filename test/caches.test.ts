@@ -60,3 +60,20 @@ describe('engine caches', () => {
     }
   });
 });
+
+describe('the KV cache across conversations', () => {
+  it('keeps one conversation\'s cache when another starts on the same system prompt', async () => {
+    const engine = await Engine.open(pack.dir, {});
+    try {
+      const a = await image('red', 20);
+      const b = await image('blue', 150);
+      const a1 = await engine.chat({ image: a, turns: [{ user: 'the red one' }] });
+      await engine.chat({ image: b, turns: [{ user: 'the blue one' }] });
+      const a2 = await engine.chat({ image: a, turns: [{ user: 'the red one', assistant: a1.text }, { user: 'now?' }] });
+      // Everything up to the end of A's first answer comes from A's own entry.
+      expect(a2.tokens.reusedFromCache).toBe(a1.tokens.prompt + a1.tokens.generated);
+    } finally {
+      await engine.close();
+    }
+  });
+});

@@ -89,8 +89,12 @@ export class KvCache {
     return typeof unit === 'number' ? 1 : this.imageRows;
   }
 
-  /** The entry sharing the longest prefix with `units`, cut to at most `maxPositions`. */
-  find(units: readonly SequenceUnit[], maxPositions: number): (KvMatch & { positions: number; entryId: number }) | undefined {
+  /**
+   * The entry sharing the longest prefix with `units`, cut to at most
+   * `maxPositions`. `extends` is true when all of the entry is that prefix
+   * (the new sequence continues it, as a follow-up does).
+   */
+  find(units: readonly SequenceUnit[], maxPositions: number): (KvMatch & { positions: number; entryId: number; extends: boolean }) | undefined {
     let best: { entryId: number; units: number; positions: number } | undefined;
     for (const [entryId, entry] of this.lru.entries()) {
       let shared = 0;
@@ -112,10 +116,14 @@ export class KvCache {
     }
     this.hits++;
     const entry = this.lru.get(best.entryId)!;
-    return { kv: entry.kv, units: best.units, positions: best.positions, entryId: best.entryId };
+    return { kv: entry.kv, units: best.units, positions: best.positions, entryId: best.entryId, extends: best.units === entry.units.length };
   }
 
-  /** Stores a state; the entry it grew from (if any) is dropped, its prefix lives on here. */
+  /**
+   * Stores a state. `replaces` names an entry the new one continues: it is
+   * dropped, since its whole prefix lives on here. An entry that only shares a
+   * prefix (another conversation on the same system prompt) must stay.
+   */
   store(units: SequenceUnit[], kv: KvState, replaces?: number): void {
     if (replaces !== undefined) this.lru.delete(replaces);
     this.lru.set(this.nextId++, { units, kv });

@@ -136,7 +136,7 @@ export class Engine {
     });
     timings.prefill = generation.prefillMs;
     timings.decodeSteps = generation.decodeMs;
-    this.kvCache.store([...units, ...generation.fedIds], generation.kv, match?.entryId);
+    this.kvCache.store([...units, ...generation.fedIds], generation.kv, match?.extends ? match.entryId : undefined);
 
     const segments = await this.segments(generation.segHidden, image, timings);
     timings.total = performance.now() - t0;
