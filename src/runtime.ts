@@ -4,7 +4,7 @@ import { Assistant } from './assistant/assistant.js';
 import { type InferenceJob, type InferenceResult, inferenceHandler } from './assistant/inference.js';
 import type { Config } from './config/index.js';
 import { type ConversationStores, openConversationStores } from './conversation/index.js';
-import { Engine } from './engine/engine.js';
+import { type ChatEngine, EngineThread } from './engine/thread.js';
 import { MANIFEST_FILE } from './engine/manifest.js';
 import { InProcessQueue, type JobQueue } from './jobs/index.js';
 import type { Logger } from './logger.js';
@@ -13,7 +13,7 @@ import { writeToyPack } from '../models/generator/toy.js';
 
 /** Everything behind the surfaces: engine, stores, queue and the assistant over them. */
 export interface Runtime {
-  engine: Engine;
+  engine: ChatEngine;
   stores: ConversationStores;
   queue: JobQueue<InferenceJob, InferenceResult>;
   assistant: Assistant;
@@ -46,7 +46,8 @@ export async function ensureModelPack(config: Config, logger: Logger): Promise<s
 
 export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
   const packDir = await ensureModelPack(config, logger);
-  const engine = await Engine.open(packDir, {
+  // The engine gets a thread of its own: graph runs would otherwise block every surface's event loop.
+  const engine = await EngineThread.open(packDir, {
     providers: config.model.providers,
     deviceId: config.model.deviceId,
     maxImagePixels: config.limits.maxImagePixels,

@@ -124,9 +124,10 @@ describe('follow-ups are fast', () => {
 
   it('prefills only the new question on a follow-up', async () => {
     const engine = toy.runtime.engine;
-    const turns = [{ user: 'segment the red square' }];
+    // Words no other test asks, so no other conversation's cache shares more than the image.
+    const turns = [{ user: 'show me the green square please' }];
     const first = await engine.chat({ image: photo, turns });
-    const second = await engine.chat({ image: photo, turns: [{ ...turns[0]!, assistant: first.text }, { user: 'now the blue one' }] });
+    const second = await engine.chat({ image: photo, turns: [{ ...turns[0]!, assistant: first.text }, { user: 'and the red one now' }] });
     // Everything up to the end of the first answer came from the cache.
     expect(second.tokens.reusedFromCache).toBe(first.tokens.prompt + first.tokens.generated);
   });

@@ -1,5 +1,5 @@
 import type { ImageStore } from '../conversation/index.js';
-import type { Engine } from '../engine/engine.js';
+import type { ChatEngine } from '../engine/thread.js';
 import type { BoundingBox, ChatTurn, RleMask, StageTimings } from '../engine/types.js';
 import { UserInputError } from '../errors.js';
 
@@ -28,7 +28,7 @@ export interface InferenceResult {
 }
 
 /** Runs one job on an engine; the same function serves the in-process queue and workers. */
-export function inferenceHandler(engine: Engine, images: ImageStore) {
+export function inferenceHandler(engine: ChatEngine, images: ImageStore) {
   return async (job: InferenceJob, context: { signal: AbortSignal }): Promise<InferenceResult> => {
     const image = await images.get(job.imageHash);
     if (!image) {

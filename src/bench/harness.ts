@@ -99,29 +99,13 @@ export class Harness {
     private readonly dir: string,
   ) {
     const engine = runtime.engine;
-    // Observe, don't change: the engine runs exactly as it does in `serve`. Every
-    // graph run is timed where it is called, so graph time is measured, not
-    // reconstructed from stage timings (which overlap: see breakdown.ts). The
-    // wrapper costs microseconds against runs of milliseconds.
-    let runs: GraphRun[] = [];
-    for (const [graph, session] of Object.entries(engine.pack.sessions)) {
-      const run = session.run.bind(session) as (...args: unknown[]) => Promise<unknown>;
-      session.run = (async (...args: unknown[]) => {
-        const start = performance.now();
-        try {
-          return await run(...args);
-        } finally {
-          runs.push({ graph, start, end: performance.now() });
-        }
-      }) as typeof session.run;
-    }
+    // Observe, don't change: the engine runs exactly as it does in `serve` (on
+    // its own thread). It reports every graph run it made, so graph time is
+    // measured, not reconstructed from stage timings (which overlap: see breakdown.ts).
     const chat = engine.chat.bind(engine);
     engine.chat = async (request: ChatRequest) => {
-      // The job queue runs one chat at a time, so the runs since the last chat ended are this chat's.
-      runs = [];
       const result = await chat(request);
-      const mine = runs;
-      runs = [];
+      const mine: GraphRun[] = result.graphRuns.map((r) => ({ graph: r.graph, start: r.startMs, end: r.endMs }));
       const byGraph: ChatRecord['byGraph'] = {};
       let longestRun = { graph: '', ms: 0 };
       for (const r of mine) {

@@ -101,7 +101,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     const stats = engine.stats();
     const limits = harness.config.model.cache;
     return {
-      machine: { ...machine, provider: engine.pack.provider },
+      machine: { ...machine, provider: engine.provider },
       pack: { name: manifest.name, dtype: manifest.dtype, layers: manifest.decoder.layers, hidden: manifest.decoder.hidden, vocab: manifest.decoder.vocab },
       settings: {
         runs: options.runs,

@@ -4,14 +4,15 @@ import type { Logger } from 'pino';
 import { UserInputError } from '../errors.js';
 import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit } from './caches.js';
 import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
-import { rememberDecoded } from '../workers/decoded-images.js';
+import { recallDecoded, rememberDecoded } from '../workers/decoded-images.js';
 import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
 import { samResizeShape } from './preprocess.js';
 import { buildPrompt } from './prompt.js';
 import { type FloatData, allocFloat, copyFloats, floatData, floatTensor } from './tensors.js';
+import type { ChatEngine } from './thread.js';
 import { IMAGE_SLOT } from './tokenizer.js';
-import type { ChatRequest, ChatResult, ChatTurn, Segment, StageTimings } from './types.js';
+import type { ChatRequest, ChatResult, ChatTurn, DecodedImage, GraphRun, Segment, StageTimings } from './types.js';
 
 export interface EngineOptions extends PackOptions {
   /** Images over this many pixels are refused before decoding. */
@@ -34,11 +35,14 @@ function emptyTimings(): StageTimings {
 }
 
 /** LISA over ONNX Runtime: an image and a conversation in, an answer and masks out. */
-export class Engine {
+export class Engine implements ChatEngine {
   private readonly imageCache: ImageEmbeddingCache;
   private readonly kvCache: KvCache;
   /** One chat at a time: the graphs already use every core, and the caches are shared. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The running chat's graph runs (one chat at a time, so one list). */
+  private graphRuns: GraphRun[] = [];
+  private chatStart = 0;
 
   private constructor(
     readonly pack: LoadedPack,
@@ -47,6 +51,17 @@ export class Engine {
   ) {
     this.imageCache = new ImageEmbeddingCache(options.cache?.imageBytes ?? 256 * 2 ** 20);
     this.kvCache = new KvCache(options.cache?.kvBytes ?? 256 * 2 ** 20, pack.manifest.imageTokens);
+    for (const [graph, session] of Object.entries(pack.sessions)) {
+      const run = session.run.bind(session);
+      session.run = (async (...args: Parameters<typeof run>) => {
+        const startMs = performance.now() - this.chatStart;
+        try {
+          return await run(...args);
+        } finally {
+          this.graphRuns.push({ graph, startMs, endMs: performance.now() - this.chatStart });
+        }
+      }) as typeof session.run;
+    }
   }
 
   static async open(packDir: string, options: EngineOptions = {}): Promise<Engine> {
@@ -57,6 +72,15 @@ export class Engine {
 
   get manifest() {
     return this.pack.manifest;
+  }
+
+  get provider() {
+    return this.pack.provider;
+  }
+
+  /** The pixels of an image decoded moments ago, if still at hand (the overlay needs them). */
+  lastDecoded(imageHash: string | undefined): DecodedImage | undefined {
+    return imageHash === undefined ? undefined : recallDecoded(imageHash);
   }
 
   async close(): Promise<void> {
@@ -89,6 +113,8 @@ export class Engine {
 
   private async run(request: ChatRequest): Promise<ChatResult> {
     const t0 = performance.now();
+    this.chatStart = t0;
+    this.graphRuns = [];
     const timings = emptyTimings();
     const throwIfAborted = () => {
       if (request.signal?.aborted) throw new UserInputError('The request was cancelled.', 'cancelled');
@@ -146,6 +172,7 @@ export class Engine {
       timings,
       tokens: { prompt: promptPositions, generated: generation.ids.length, reusedFromCache: match?.positions ?? 0 },
       cache: { imageEmbeddings: image.hit ? 'hit' : 'miss' },
+      graphRuns: this.graphRuns,
     };
   }
 

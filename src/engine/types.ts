@@ -77,4 +77,12 @@ export interface ChatResult {
   timings: StageTimings;
   tokens: { prompt: number; generated: number; reusedFromCache: number };
   cache: { imageEmbeddings: 'hit' | 'miss' };
+  /** Every graph run of this chat, in ms from its start (runs may overlap): what graph time really was. */
+  graphRuns: GraphRun[];
+}
+
+export interface GraphRun {
+  graph: string;
+  startMs: number;
+  endMs: number;
 }

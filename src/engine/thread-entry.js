@@ -1,0 +1,5 @@
+// The engine thread's entry: TypeScript through tsx, as in the main thread (src/bin.js).
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./thread-host.ts');

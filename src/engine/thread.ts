@@ -1,0 +1,141 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { UserInputError, type UserInputErrorCode } from '../errors.js';
+import { rememberDecoded } from '../workers/decoded-images.js';
+import type { EngineOptions, EngineStats } from './engine.js';
+import { type PackManifest, loadManifest } from './manifest.js';
+import type { ProviderName } from './pack.js';
+import { buildPrompt } from './prompt.js';
+import type { HostRequest, SerialisedError, ThreadInit } from './thread-host.js';
+import { IMAGE_SLOT, LisaTokenizer } from './tokenizer.js';
+import type { ChatRequest, ChatResult, ChatTurn, DecodedImage } from './types.js';
+
+/** What the rest of lisa-bot needs of an engine, wherever it runs. */
+export interface ChatEngine {
+  readonly manifest: PackManifest;
+  readonly provider: ProviderName;
+  chat(request: ChatRequest): Promise<ChatResult>;
+  /** Prompt length in decoder positions (image rows included). */
+  countPromptTokens(turns: readonly ChatTurn[]): number;
+  /** As of the last finished chat. */
+  stats(): EngineStats;
+  close(): Promise<void>;
+}
+
+type HostMessage =
+  | { type: 'ready'; manifest: PackManifest; provider: ProviderName; stats: EngineStats }
+  | { type: 'failed'; error: SerialisedError }
+  | { type: 'result'; id: number; result: ChatResult; decoded?: DecodedImage; stats: EngineStats }
+  | { type: 'error'; id: number; error: SerialisedError; stats: EngineStats };
+
+function revive(error: SerialisedError): Error {
+  if (error.name === 'UserInputError') return new UserInputError(error.message, error.code as UserInputErrorCode);
+  const revived = new Error(error.message);
+  revived.name = error.name;
+  if (error.stack) revived.stack = error.stack;
+  return revived;
+}
+
+/**
+ * The engine on a thread of its own (see thread-host.ts): the same API as
+ * Engine, with the event loop of this thread free while graphs run. Prompt
+ * lengths are counted here, with the pack's tokenizer, without a round trip.
+ */
+export class EngineThread implements ChatEngine {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (r: ChatResult) => void; reject: (e: Error) => void; hash?: string }>();
+  private latestStats: EngineStats;
+  private failure: Error | undefined;
+  private closing = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly manifest: PackManifest,
+    readonly provider: ProviderName,
+    private readonly tokenizer: LisaTokenizer,
+    stats: EngineStats,
+    private readonly logger: Logger | undefined,
+  ) {
+    this.latestStats = stats;
+    worker.on('message', (message: HostMessage) => this.receive(message));
+    worker.on('error', (error) => this.fail(error));
+    worker.on('exit', (code) => {
+      if (!this.closing) this.fail(new Error(`the engine thread exited (code ${code})`));
+    });
+  }
+
+  static async open(packDir: string, options: EngineOptions = {}): Promise<EngineThread> {
+    const { logger, ...rest } = options;
+    // Read here too: a missing or broken pack fails fast, and prompts are counted on this side.
+    const manifest = await loadManifest(packDir);
+    const tokenizer = await LisaTokenizer.load(packDir, manifest);
+    const init: ThreadInit = { packDir, options: rest, logLevel: logger?.level ?? 'info' };
+    const worker = new Worker(new URL('./thread-entry.js', import.meta.url), { workerData: init });
+    const ready = await new Promise<Extract<HostMessage, { type: 'ready' }>>((resolve, reject) => {
+      worker.once('message', (message: HostMessage) => {
+        if (message.type === 'ready') resolve(message);
+        else if (message.type === 'failed') reject(revive(message.error));
+        else reject(new Error(`unexpected first message from the engine thread: ${message.type}`));
+      });
+      worker.once('error', reject);
+    }).catch(async (error: unknown) => {
+      await worker.terminate();
+      throw error;
+    });
+    logger?.info({ pack: ready.manifest.name, provider: ready.provider, dtype: ready.manifest.dtype }, 'model pack loaded on the engine thread');
+    return new EngineThread(worker, ready.manifest, ready.provider, tokenizer, ready.stats, logger);
+  }
+
+  countPromptTokens(turns: readonly ChatTurn[]): number {
+    const ids = this.tokenizer.encodePrompt(buildPrompt(this.manifest, turns));
+    return ids.reduce((n, id) => n + (id === IMAGE_SLOT ? this.manifest.imageTokens : 1), 0);
+  }
+
+  stats(): EngineStats {
+    return this.latestStats;
+  }
+
+  chat(request: ChatRequest): Promise<ChatResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const { signal, decoded: _decoded, ...rest } = request;
+    return new Promise<ChatResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, hash: request.imageHash });
+      const message: HostRequest = { type: 'chat', id, request: rest };
+      this.worker.postMessage(message);
+      signal?.addEventListener('abort', () => this.worker.postMessage({ type: 'abort', id } satisfies HostRequest), { once: true });
+    });
+  }
+
+  private receive(message: HostMessage): void {
+    if (message.type !== 'result' && message.type !== 'error') return;
+    this.latestStats = message.stats;
+    const waiter = this.pending.get(message.id);
+    if (!waiter) return;
+    this.pending.delete(message.id);
+    if (message.type === 'error') {
+      waiter.reject(revive(message.error));
+      return;
+    }
+    // The pixels arrive in shared memory: the overlay renderer reuses them without a copy.
+    if (message.decoded && waiter.hash) rememberDecoded(waiter.hash, message.decoded);
+    waiter.resolve(message.result);
+  }
+
+  private fail(error: Error): void {
+    this.failure = new Error(`The model engine stopped: ${error.message}`);
+    this.logger?.error({ err: error }, 'engine thread failed');
+    for (const waiter of this.pending.values()) waiter.reject(this.failure);
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ type: 'close' } satisfies HostRequest);
+    const timeout = setTimeout(() => void this.worker.terminate(), 10_000);
+    await exited;
+    clearTimeout(timeout);
+  }
+}
