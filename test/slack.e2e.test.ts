@@ -28,6 +28,8 @@ beforeAll(async () => {
       LISABOT_MODEL_PROVIDERS: '["cpu"]',
       LISABOT_STORE_URL: `sqlite://${path.join(dataDir, 'store.sqlite')}`,
       LISABOT_LIMITS_PER_USER_PER_MINUTE: '1000',
+      // Lossless overlays: tests compare their pixels exactly.
+      LISABOT_RENDER_FORMAT: 'png',
     },
   });
   runtime = await createRuntime(config, createLogger({ level: 'silent' }));

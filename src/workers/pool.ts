@@ -48,7 +48,8 @@ export function acquirePixelPool(): { pool: PixelPool; release: () => Promise<vo
       minThreads: 0,
       // Two preprocessings run side by side; more threads than cores only contend with ONNX Runtime.
       maxThreads: Math.max(2, Math.min(4, os.availableParallelism())),
-      idleTimeout: 60_000,
+      // Idle threads exit (an idle server holds no pixel buffers); a burst of turns keeps them.
+      idleTimeout: 30_000,
     });
     shared = { pool: new PixelPool(piscina), piscina, users: 0 };
   }

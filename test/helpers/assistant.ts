@@ -34,6 +34,8 @@ export async function createToyAssistant(overrides: Overrides = {}, options: { d
   }
   config.model = { ...config.model, path: pack, providers: ['cpu'], ...overrides.model };
   config.store = { ...config.store, url: `sqlite://${path.join(dir, 'sessions.sqlite')}`, ...overrides.store };
+  // Lossless overlays: tests compare their pixels exactly.
+  config.render = { format: 'png', ...overrides.render };
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'silent' });
   const runtime = await createRuntime(config, logger);
   return {

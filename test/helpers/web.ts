@@ -58,6 +58,8 @@ export function testConfig(limits: TestLimits = TEST_LIMITS): Config {
   return {
     ...base,
     web: { ...base.web, host: '127.0.0.1', port: 0 },
+    // Lossless overlays: tests compare their pixels exactly.
+    render: { format: 'png' },
     limits: { ...base.limits, ...limits, perUserPerMinute: 1000 },
   };
 }

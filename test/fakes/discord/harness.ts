@@ -54,6 +54,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     web: { ...base.web, enabled: false },
     discord: { ...base.discord, apiUrl: discord.apiUrl, attachmentHosts: ['127.0.0.1'] },
     limits: { ...base.limits, perUserPerMinute: 100 },
+    // Lossless overlays: tests compare their pixels exactly.
+    render: { format: 'png' },
   };
   config = options.configure?.(config, discord) ?? config;
 
