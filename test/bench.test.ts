@@ -97,7 +97,7 @@ describe('lisa-bot bench --json', () => {
     expect(Object.keys(result)).toEqual(['cache', 'concurrent', 'elapsedMs', 'images', 'machine', 'memory', 'pack', 'settings']);
     expect(result.machine).toMatchObject({ provider: 'cpu', cores: expect.any(Number), cpu: expect.any(String), node: process.version });
     expect(result.pack).toMatchObject({ name: 'toy', dtype: 'float32' });
-    expect(result.settings).toEqual({ concurrency: 2, format: 'png', runs: 1, turns: 2, warmup: 0, webPosts: 2 });
+    expect(result.settings).toEqual({ concurrency: 2, format: 'jpeg', runs: 1, turns: 2, warmup: 0, webPosts: 2 });
 
     const summary = { median: expect.any(Number), p95: expect.any(Number), n: expect.any(Number) };
     const photo = result.images['photo.jpg'];
