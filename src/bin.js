@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // The `lisa-bot` executable: runs the TypeScript CLI through tsx so that a
 // fresh clone works after `npm ci` with no build step.
-import { register } from 'tsx/esm/api';
+import os from 'node:os';
 
+// libuv's thread pool (4 threads by default) carries sharp's decodes and
+// encodes, SQLite, and hashing for the whole process, pixel workers included;
+// a bigger pool keeps a web upload from queueing behind an overlay encode.
+// Set before anything uses the pool (it is sized on first use).
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(8, 2 * os.availableParallelism()));
+
+const { register } = await import('tsx/esm/api');
 register();
 await import('./cli.ts');
