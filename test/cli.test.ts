@@ -127,6 +127,27 @@ describe('bad input exits 2 with one line on stderr', () => {
   });
 });
 
+describe('lisa-bot ask --session', () => {
+  it('continues a stored conversation: the follow-up needs no image and the colour moves', async () => {
+    const env = { LISABOT_STORE_URL: `sqlite://${path.join(dir, 'cli-sessions.sqlite')}`, LISABOT_MODEL_PROVIDERS: '["cpu"]' };
+    const first = await cli(['ask', '--session', 'kitchen', '--model', pack, '--image', photo, '--json', 'the red car'], env);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const one = JSON.parse(first.stdout) as { turn: number; segments: { rle: RleMask }[] };
+    expect(one.turn).toBe(1);
+    const second = await cli(['ask', '--session', 'kitchen', '--model', pack, '--json', 'now the blue one'], env);
+    expect(second.code).toBe(0);
+    const two = JSON.parse(second.stdout) as { turn: number; segments: { rle: RleMask }[] };
+    expect(two.turn).toBe(2);
+    const truth = truthMask(await decodedPixels(await readFile(photo)), 'blue');
+    expect(iou(decodeRle(two.segments[0]!.rle).data, truth)).toBeGreaterThanOrEqual(0.9);
+    // Another session has no image yet.
+    const other = await cli(['ask', '--session', 'garage', '--model', pack, 'where is it?'], env);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/no image/i);
+  });
+});
+
 describe('lisa-bot discord register', () => {
   it('says which variable to set when there is no bot token', async () => {
     const result = await cli(['discord', 'register'], { DISCORD_TOKEN: '' });
