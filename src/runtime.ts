@@ -55,7 +55,8 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     logger,
   });
   let stores: ConversationStores | undefined;
-  const pixels = acquirePixelPool();
+  // The renderer's pool: the engine thread has its own for decoding and preprocessing.
+  const pixels = acquirePixelPool(1);
   try {
     stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
     const queue: JobQueue<InferenceJob, InferenceResult> = new InProcessQueue({

@@ -41,13 +41,18 @@ export class PixelPool {
 
 let shared: { pool: PixelPool; piscina: Piscina; users: number } | undefined;
 
-export function acquirePixelPool(): { pool: PixelPool; release: () => Promise<void> } {
+/**
+ * `maxThreads` counts when this call creates the pool (the first user in this
+ * thread): the engine wants two (CLIP and SAM preprocessing side by side), the
+ * renderer beside an engine thread one (overlays come one at a time, and every
+ * extra thread contends with ONNX Runtime for the cores).
+ */
+export function acquirePixelPool(maxThreads = Math.max(2, Math.min(4, os.availableParallelism()))): { pool: PixelPool; release: () => Promise<void> } {
   if (!shared) {
     const piscina = new Piscina({
       filename: new URL('./entry.js', import.meta.url).href,
       minThreads: 0,
-      // Two preprocessings run side by side; more threads than cores only contend with ONNX Runtime.
-      maxThreads: Math.max(2, Math.min(4, os.availableParallelism())),
+      maxThreads,
       // Idle threads exit (an idle server holds no pixel buffers); a burst of turns keeps them.
       idleTimeout: 30_000,
     });
