@@ -21,7 +21,7 @@
 import { type BenchDims, benchLayout, decoderGraph, embedTokensGraph, segProjectionGraph, visionEncoderGraph } from './bench-graphs.js';
 import { type SamDims, samImageEncoderGraph, samMaskDecoderGraph } from './bench-sam-graphs.js';
 import { benchTokenizerJson, buildBenchVocab } from './bench-tokenizer.js';
-import { LLAVA_V1_SYSTEM, PACK_FILES, writePackFiles } from './toy.js';
+import { CLIP_NORMALISATION, LLAVA_V1_SYSTEM, type PackFile, SAM_NORMALISATION, packFiles, writePackFiles } from './pack-files.js';
 import type { PackDtype } from './toy-graphs.js';
 import { TOY_EOS, TOY_IMAGE, TOY_IM_END, TOY_IM_START, TOY_SEG } from './toy-tokenizer.js';
 
@@ -60,11 +60,9 @@ export const BENCH_SAM: SamDims = {
   decoder: { depth: 1, heads: 4, inner: 32, mlp: 1024, upscale: [16, 8] },
 };
 
-const CLIP_NORMALISATION = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
-const SAM_NORMALISATION = { mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] };
 
 /** Every file of the bench pack, in memory, the manifest last. */
-export function buildBenchPack(options: BenchPackOptions = {}): { name: string; bytes: Uint8Array }[] {
+export function buildBenchPack(options: BenchPackOptions = {}): PackFile[] {
   const dtype = options.dtype ?? 'float32';
   const dims = BENCH_DIMS;
   const vocab = buildBenchVocab(dims.vocab, BENCH_ANSWER_TOKENS, SEG_AT, SEED);
@@ -91,21 +89,15 @@ export function buildBenchPack(options: BenchPackOptions = {}): { name: string; 
       contextLength: dims.contextLength,
     },
     generation: { maxNewTokens: 512 },
-    graphs: PACK_FILES.graphs,
-    tokenizer: PACK_FILES.tokenizer,
   };
-  const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
-  const g = PACK_FILES.graphs;
-  return [
-    { name: PACK_FILES.tokenizer, bytes: json(benchTokenizerJson(vocab)) },
-    { name: g.visionEncoder, bytes: visionEncoderGraph(layout) },
-    { name: g.embedTokens, bytes: embedTokensGraph(layout) },
-    { name: g.decoder, bytes: decoderGraph(layout) },
-    { name: g.segProjection, bytes: segProjectionGraph(layout) },
-    { name: g.samImageEncoder, bytes: samImageEncoderGraph(BENCH_SAM, dtype, SEED) },
-    { name: g.samMaskDecoder, bytes: samMaskDecoderGraph(BENCH_SAM, dtype, SEED) },
-    { name: PACK_FILES.manifest, bytes: json(manifest) },
-  ];
+  return packFiles(manifest, benchTokenizerJson(vocab), {
+    visionEncoder: visionEncoderGraph(layout),
+    embedTokens: embedTokensGraph(layout),
+    decoder: decoderGraph(layout),
+    segProjection: segProjectionGraph(layout),
+    samImageEncoder: samImageEncoderGraph(BENCH_SAM, dtype, SEED),
+    samMaskDecoder: samMaskDecoderGraph(BENCH_SAM, dtype, SEED),
+  });
 }
 
 /** Writes the bench pack into `outDir`, crash-safely like the toy pack (writePackFiles). */

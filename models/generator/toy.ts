@@ -3,8 +3,7 @@
  * really segments palette colours (design/TOY_MODEL.md). Deterministic (the
  * same bytes on every run), a few MB, generated in well under a second.
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { CLIP_NORMALISATION, LLAVA_V1_SYSTEM, type PackFile, packFiles, writePackFiles } from './pack-files.js';
 import {
   TOY_CLIP_SIZE,
   TOY_HEAD_DIM,
@@ -25,28 +24,10 @@ export interface ToyPackOptions {
   dtype?: PackDtype;
 }
 
-/** The LLaVA v1 system prompt, verbatim (design/MODEL_PACK.md). */
-export const LLAVA_V1_SYSTEM =
-  "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.";
-
 export const TOY_CONTEXT_LENGTH = 1024;
 
-/** File names of a pack, as design/MODEL_PACK.md lists them. */
-export const PACK_FILES = {
-  manifest: 'lisa.json',
-  tokenizer: 'tokenizer.json',
-  graphs: {
-    visionEncoder: 'vision_encoder.onnx',
-    embedTokens: 'embed_tokens.onnx',
-    decoder: 'decoder.onnx',
-    segProjection: 'seg_projection.onnx',
-    samImageEncoder: 'sam_image_encoder.onnx',
-    samMaskDecoder: 'sam_mask_decoder.onnx',
-  },
-} as const;
-
 /** Every file of the toy pack, in memory: name -> bytes. */
-export function buildToyPack(options: ToyPackOptions = {}): { name: string; bytes: Uint8Array }[] {
+export function buildToyPack(options: ToyPackOptions = {}): PackFile[] {
   const dtype = options.dtype ?? 'float32';
   const vocab = buildToyVocab();
   const layout = toyLayout(vocab, dtype);
@@ -61,12 +42,7 @@ export function buildToyPack(options: ToyPackOptions = {}): { name: string; byte
     system: LLAVA_V1_SYSTEM,
     tokens: { seg: TOY_SEG, imageStart: TOY_IM_START, imageEnd: TOY_IM_END, image: TOY_IMAGE, eos: TOY_EOS },
     imageTokens: TOY_IMAGE_TOKENS,
-    clip: {
-      size: TOY_CLIP_SIZE,
-      mean: [0.48145466, 0.4578275, 0.40821073],
-      std: [0.26862954, 0.26130258, 0.27577711],
-      resample: 'bicubic',
-    },
+    clip: { size: TOY_CLIP_SIZE, ...CLIP_NORMALISATION, resample: 'bicubic' },
     sam: { size: TOY_SAM_SIZE, mean: TOY_SAM_MEAN, std: TOY_SAM_STD },
     decoder: {
       layers: TOY_LAYERS,
@@ -77,25 +53,16 @@ export function buildToyPack(options: ToyPackOptions = {}): { name: string; byte
       contextLength: TOY_CONTEXT_LENGTH,
     },
     generation: { maxNewTokens: 512 },
-    graphs: PACK_FILES.graphs,
-    tokenizer: PACK_FILES.tokenizer,
   };
-  const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
-  const g = PACK_FILES.graphs;
-  // The manifest goes last: writePackFiles relies on that order.
-  return [
-    { name: PACK_FILES.tokenizer, bytes: json(toyTokenizerJson(vocab)) },
-    { name: g.visionEncoder, bytes: visionEncoderGraph(layout) },
-    { name: g.embedTokens, bytes: embedTokensGraph(layout) },
-    { name: g.decoder, bytes: decoderGraph(layout) },
-    { name: g.segProjection, bytes: segProjectionGraph(layout) },
-    { name: g.samImageEncoder, bytes: samImageEncoderGraph() },
-    { name: g.samMaskDecoder, bytes: samMaskDecoderGraph() },
-    { name: PACK_FILES.manifest, bytes: json(manifest) },
-  ];
+  return packFiles(manifest, toyTokenizerJson(vocab), {
+    visionEncoder: visionEncoderGraph(layout),
+    embedTokens: embedTokensGraph(layout),
+    decoder: decoderGraph(layout),
+    segProjection: segProjectionGraph(layout),
+    samImageEncoder: samImageEncoderGraph(),
+    samMaskDecoder: samMaskDecoderGraph(),
+  });
 }
-
-let tempCounter = 0;
 
 /**
  * Writes the toy pack into `outDir` (created if needed; other files in it are
@@ -103,29 +70,4 @@ let tempCounter = 0;
  */
 export async function writeToyPack(outDir: string, options: ToyPackOptions = {}): Promise<void> {
   await writePackFiles(outDir, buildToyPack(options));
-}
-
-/**
- * Writes a pack's files (manifest last) into `outDir`. Crash safety: lisa.json
- * is removed first and written last, and every file is written under a
- * temporary name and renamed into place, so an interrupted run never leaves a
- * folder that looks like a complete pack (the engine finds no manifest and
- * says how to make one).
- */
-export async function writePackFiles(outDir: string, files: readonly { name: string; bytes: Uint8Array }[]): Promise<void> {
-  if (files[files.length - 1]?.name !== PACK_FILES.manifest) throw new Error('the manifest must be the last file of a pack');
-  await mkdir(outDir, { recursive: true });
-  await rm(path.join(outDir, PACK_FILES.manifest), { force: true });
-  for (const file of files) {
-    const target = path.join(outDir, file.name);
-    // Unique per process and call, so concurrent writers never share a temp file.
-    const temp = `${target}.tmp-${process.pid}-${tempCounter++}`;
-    try {
-      await writeFile(temp, file.bytes);
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
-  }
 }

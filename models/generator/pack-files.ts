@@ -1,0 +1,71 @@
+/**
+ * What every generated pack shares: the file names, the LLaVA v1 constants,
+ * the order files are laid out in, and a crash-safe writer.
+ */
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+/** The LLaVA v1 system prompt, verbatim (design/MODEL_PACK.md). */
+export const LLAVA_V1_SYSTEM =
+  "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.";
+
+/** CLIP ViT-L/14's and SAM's input normalisation, as LISA uses them. */
+export const CLIP_NORMALISATION = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
+export const SAM_NORMALISATION = { mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] };
+
+/** File names of a pack, as design/MODEL_PACK.md lists them. */
+export const PACK_FILES = {
+  manifest: 'lisa.json',
+  tokenizer: 'tokenizer.json',
+  graphs: {
+    visionEncoder: 'vision_encoder.onnx',
+    embedTokens: 'embed_tokens.onnx',
+    decoder: 'decoder.onnx',
+    segProjection: 'seg_projection.onnx',
+    samImageEncoder: 'sam_image_encoder.onnx',
+    samMaskDecoder: 'sam_mask_decoder.onnx',
+  },
+} as const;
+
+export type PackFile = { name: string; bytes: Uint8Array };
+type GraphKey = keyof typeof PACK_FILES.graphs;
+
+const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+
+/** A pack's files in the order writePackFiles needs: tokenizer, graphs, the manifest last. */
+export function packFiles(manifest: object, tokenizer: object, graphs: Record<GraphKey, Uint8Array>): PackFile[] {
+  const names = PACK_FILES.graphs;
+  const order: GraphKey[] = ['visionEncoder', 'embedTokens', 'decoder', 'segProjection', 'samImageEncoder', 'samMaskDecoder'];
+  return [
+    { name: PACK_FILES.tokenizer, bytes: json(tokenizer) },
+    ...order.map((key) => ({ name: names[key], bytes: graphs[key] })),
+    { name: PACK_FILES.manifest, bytes: json({ ...manifest, graphs: names, tokenizer: PACK_FILES.tokenizer }) },
+  ];
+}
+
+let tempCounter = 0;
+
+/**
+ * Writes a pack's files (manifest last) into `outDir`. Crash safety: lisa.json
+ * is removed first and written last, and every file is written under a
+ * temporary name and renamed into place, so an interrupted run never leaves a
+ * folder that looks like a complete pack (the engine finds no manifest and
+ * says how to make one).
+ */
+export async function writePackFiles(outDir: string, files: readonly PackFile[]): Promise<void> {
+  if (files[files.length - 1]?.name !== PACK_FILES.manifest) throw new Error('the manifest must be the last file of a pack');
+  await mkdir(outDir, { recursive: true });
+  await rm(path.join(outDir, PACK_FILES.manifest), { force: true });
+  for (const file of files) {
+    const target = path.join(outDir, file.name);
+    // Unique per process and call, so concurrent writers never share a temp file.
+    const temp = `${target}.tmp-${process.pid}-${tempCounter++}`;
+    try {
+      await writeFile(temp, file.bytes);
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+}
