@@ -41,27 +41,55 @@ function revive(error: SerialisedError): Error {
  * Engine, with the event loop of this thread free while graphs run. Prompt
  * lengths are counted here, with the pack's tokenizer, without a round trip.
  */
+/** Starts an engine thread and waits until its pack is loaded (or refused). */
+async function spawn(init: ThreadInit): Promise<{ worker: Worker; ready: Extract<HostMessage, { type: 'ready' }> }> {
+  const worker = new Worker(new URL('./thread-entry.js', import.meta.url), { workerData: init });
+  try {
+    const ready = await new Promise<Extract<HostMessage, { type: 'ready' }>>((resolve, reject) => {
+      worker.once('message', (message: HostMessage) => {
+        if (message.type === 'ready') resolve(message);
+        else if (message.type === 'failed') reject(revive(message.error));
+        else reject(new Error(`unexpected first message from the engine thread: ${message.type}`));
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the engine thread exited while loading (code ${code})`)));
+    });
+    return { worker, ready };
+  } catch (error) {
+    await worker.terminate();
+    throw error;
+  }
+}
+
+/**
+ * The engine on a thread of its own (see thread-host.ts): the same API as
+ * Engine, with the event loop of this thread free while graphs run. Prompt
+ * lengths are counted here, with the pack's tokenizer, without a round trip.
+ * If the thread dies (an uncaught error, running out of memory), the turns in
+ * flight fail with a clear error and the next turn starts a fresh thread.
+ */
 export class EngineThread implements ChatEngine {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: ChatResult) => void; reject: (e: Error) => void; hash?: string }>();
   private latestStats: EngineStats;
-  private failure: Error | undefined;
+  private worker: Worker;
+  /** Set while the current thread is dead; the next chat replaces it. */
+  private restarting: Promise<void> | undefined;
+  private dead = false;
   private closing = false;
 
   private constructor(
-    private readonly worker: Worker,
+    worker: Worker,
     readonly manifest: PackManifest,
     readonly provider: ProviderName,
     private readonly tokenizer: LisaTokenizer,
     stats: EngineStats,
+    private readonly init: ThreadInit,
     private readonly logger: Logger | undefined,
   ) {
     this.latestStats = stats;
-    worker.on('message', (message: HostMessage) => this.receive(message));
-    worker.on('error', (error) => this.fail(error));
-    worker.on('exit', (code) => {
-      if (!this.closing) this.fail(new Error(`the engine thread exited (code ${code})`));
-    });
+    this.worker = worker;
+    this.attach(worker);
   }
 
   static async open(packDir: string, options: EngineOptions = {}): Promise<EngineThread> {
@@ -70,20 +98,17 @@ export class EngineThread implements ChatEngine {
     const manifest = await loadManifest(packDir);
     const tokenizer = await LisaTokenizer.load(packDir, manifest);
     const init: ThreadInit = { packDir, options: rest, logLevel: logger?.level ?? 'info' };
-    const worker = new Worker(new URL('./thread-entry.js', import.meta.url), { workerData: init });
-    const ready = await new Promise<Extract<HostMessage, { type: 'ready' }>>((resolve, reject) => {
-      worker.once('message', (message: HostMessage) => {
-        if (message.type === 'ready') resolve(message);
-        else if (message.type === 'failed') reject(revive(message.error));
-        else reject(new Error(`unexpected first message from the engine thread: ${message.type}`));
-      });
-      worker.once('error', reject);
-    }).catch(async (error: unknown) => {
-      await worker.terminate();
-      throw error;
-    });
+    const { worker, ready } = await spawn(init);
     logger?.info({ pack: ready.manifest.name, provider: ready.provider, dtype: ready.manifest.dtype }, 'model pack loaded on the engine thread');
-    return new EngineThread(worker, ready.manifest, ready.provider, tokenizer, ready.stats, logger);
+    return new EngineThread(worker, ready.manifest, ready.provider, tokenizer, ready.stats, init, logger);
+  }
+
+  private attach(worker: Worker): void {
+    worker.on('message', (message: HostMessage) => this.receive(message));
+    worker.on('error', (error) => this.fail(worker, error));
+    worker.on('exit', (code) => {
+      if (!this.closing) this.fail(worker, new Error(`the engine thread exited (code ${code})`));
+    });
   }
 
   countPromptTokens(turns: readonly ChatTurn[]): number {
@@ -95,16 +120,29 @@ export class EngineThread implements ChatEngine {
     return this.latestStats;
   }
 
-  chat(request: ChatRequest): Promise<ChatResult> {
-    if (this.failure) return Promise.reject(this.failure);
+  async chat(request: ChatRequest): Promise<ChatResult> {
+    if (this.closing) throw new Error('The model engine is shutting down.');
+    if (this.dead) {
+      this.restarting ??= this.restart().finally(() => (this.restarting = undefined));
+      await this.restarting;
+    }
     const id = this.nextId++;
     const { signal, decoded: _decoded, ...rest } = request;
+    const worker = this.worker;
     return new Promise<ChatResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, hash: request.imageHash });
-      const message: HostRequest = { type: 'chat', id, request: rest };
-      this.worker.postMessage(message);
-      signal?.addEventListener('abort', () => this.worker.postMessage({ type: 'abort', id } satisfies HostRequest), { once: true });
+      worker.postMessage({ type: 'chat', id, request: rest } satisfies HostRequest);
+      signal?.addEventListener('abort', () => worker.postMessage({ type: 'abort', id } satisfies HostRequest), { once: true });
     });
+  }
+
+  private async restart(): Promise<void> {
+    this.logger?.warn('restarting the engine thread');
+    const { worker, ready } = await spawn(this.init);
+    this.worker = worker;
+    this.latestStats = ready.stats;
+    this.attach(worker);
+    this.dead = false;
   }
 
   private receive(message: HostMessage): void {
@@ -122,19 +160,28 @@ export class EngineThread implements ChatEngine {
     waiter.resolve(message.result);
   }
 
-  private fail(error: Error): void {
-    this.failure = new Error(`The model engine stopped: ${error.message}`);
+  private fail(worker: Worker, error: Error): void {
+    if (worker !== this.worker || this.dead) return;
+    this.dead = true;
+    const failure = new Error(`The model engine stopped (${error.message}); the next question starts it again.`);
     this.logger?.error({ err: error }, 'engine thread failed');
-    for (const waiter of this.pending.values()) waiter.reject(this.failure);
+    for (const waiter of this.pending.values()) waiter.reject(failure);
     this.pending.clear();
+    void worker.terminate();
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.postMessage({ type: 'close' } satisfies HostRequest);
-    const timeout = setTimeout(() => void this.worker.terminate(), 10_000);
+    await this.restarting?.catch(() => undefined);
+    const worker = this.worker;
+    if (this.dead) {
+      await worker.terminate();
+      return;
+    }
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage({ type: 'close' } satisfies HostRequest);
+    const timeout = setTimeout(() => void worker.terminate(), 10_000);
     await exited;
     clearTimeout(timeout);
   }

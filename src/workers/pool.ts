@@ -3,7 +3,8 @@ import { Piscina } from 'piscina';
 import type { PackManifest } from '../engine/manifest.js';
 import type { DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
-import type { MaskInput, MaskOutput } from './tasks.js';
+import type { MaskInput, MaskOutput, UserErrorValue } from './tasks.js';
+import { UserInputError, type UserInputErrorCode } from '../errors.js';
 
 /**
  * The pixel workers, shared by everything in the process (engine and
@@ -13,8 +14,8 @@ import type { MaskInput, MaskOutput } from './tasks.js';
 export class PixelPool {
   constructor(private readonly piscina: Piscina) {}
 
-  decode(bytes: Uint8Array, maxPixels: number): Promise<DecodedImage> {
-    return this.piscina.run({ bytes, maxPixels }, { name: 'decode' });
+  async decode(bytes: Uint8Array, maxPixels: number): Promise<DecodedImage> {
+    return unwrap(await this.piscina.run({ bytes, maxPixels }, { name: 'decode' }));
   }
 
   clip(image: DecodedImage, clip: PackManifest['clip']): Promise<Float32Array> {
@@ -37,6 +38,14 @@ export class PixelPool {
   ): Promise<Omit<RenderedImage, 'data'> & { data: Uint8Array }> {
     return this.piscina.run({ image, segments, format }, { name: 'overlay' });
   }
+}
+
+/** Throws again, as a UserInputError, what a task handed back as one (see tasks.ts). */
+function unwrap<T>(value: T | UserErrorValue): T {
+  if (value && typeof value === 'object' && 'userError' in value) {
+    throw new UserInputError(value.userError.message, value.userError.code as UserInputErrorCode);
+  }
+  return value as T;
 }
 
 let shared: { pool: PixelPool; piscina: Piscina; users: number } | undefined;

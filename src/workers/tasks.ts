@@ -5,6 +5,7 @@
  * per turn. Each task takes and returns plain, cloneable data.
  */
 import { Piscina } from 'piscina';
+import { UserInputError } from '../errors.js';
 import { decodeImage } from '../engine/image.js';
 import type { PackManifest } from '../engine/manifest.js';
 import { decodeRle, encodeRle, maskStats } from '../engine/mask.js';
@@ -12,6 +13,24 @@ import { masksFromLowRes } from '../engine/postprocess.js';
 import { clipPixelValues, samPixelValues } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
+
+/**
+ * A UserInputError loses its class and code crossing threads (structured
+ * clone keeps only standard errors), so tasks hand it back as a value and the
+ * pool throws it again on the calling side.
+ */
+export interface UserErrorValue {
+  userError: { message: string; code: string };
+}
+
+async function guarded<T>(work: () => Promise<T> | T): Promise<T | UserErrorValue> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof UserInputError) return { userError: { message: error.message, code: error.code } };
+    throw error;
+  }
+}
 
 /** Hands `value` back with `transfer` moved, not copied (the main thread must not pay for a clone). */
 function moving<T>(value: T, transfer: ArrayBufferLike[]): T {
@@ -29,11 +48,13 @@ function moving<T>(value: T, transfer: ArrayBufferLike[]): T {
  * Decoded pixels live in shared memory: the CLIP and SAM tasks (and later the
  * overlay) read them on other threads without a copy each.
  */
-export async function decode(input: { bytes: Uint8Array; maxPixels: number }): Promise<DecodedImage> {
-  const image = await decodeImage(input.bytes, { maxPixels: input.maxPixels });
-  const shared = new Uint8Array(new SharedArrayBuffer(image.data.byteLength));
-  shared.set(image.data);
-  return { width: image.width, height: image.height, data: shared };
+export function decode(input: { bytes: Uint8Array; maxPixels: number }): Promise<DecodedImage | UserErrorValue> {
+  return guarded(async () => {
+    const image = await decodeImage(input.bytes, { maxPixels: input.maxPixels });
+    const shared = new Uint8Array(new SharedArrayBuffer(image.data.byteLength));
+    shared.set(image.data);
+    return { width: image.width, height: image.height, data: shared };
+  });
 }
 
 export async function clip(input: { image: DecodedImage; clip: PackManifest['clip'] }): Promise<Float32Array> {
