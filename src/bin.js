@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // The `lisa-bot` executable: runs the TypeScript CLI through tsx so that a
 // fresh clone works after `npm ci` with no build step.
+import { existsSync } from 'node:fs';
 import os from 'node:os';
+
+// Secrets and overrides from ./.env (see config/example.env); variables already
+// set in the environment win.
+if (existsSync('.env')) process.loadEnvFile('.env');
 
 // libuv's thread pool (4 threads by default) carries sharp's decodes and
 // encodes, SQLite, and hashing for the whole process, pixel workers included;
