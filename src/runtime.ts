@@ -7,6 +7,7 @@ import { type ConversationStores, openConversationStores } from './conversation/
 import { type ChatEngine, EngineThread } from './engine/thread.js';
 import { MANIFEST_FILE } from './engine/manifest.js';
 import { InProcessQueue, type JobQueue } from './jobs/index.js';
+import { UserInputError } from './errors.js';
 import type { Logger } from './logger.js';
 import { acquirePixelPool } from './workers/pool.js';
 import { writeToyPack } from '../models/generator/toy.js';
@@ -45,6 +46,13 @@ export async function ensureModelPack(config: Config, logger: Logger): Promise<s
 }
 
 export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
+  if (config.queue.url !== '') {
+    // Refused, not ignored: a user who points this at Redis expects GPU workers to take the jobs.
+    throw new UserInputError(
+      'queue.url: the Redis job queue for separate GPU workers is not available in this version; leave queue.url empty (jobs run in this process).',
+      'config_invalid',
+    );
+  }
   const packDir = await ensureModelPack(config, logger);
   // The engine gets a thread of its own: graph runs would otherwise block every surface's event loop.
   const engine = await EngineThread.open(packDir, {
