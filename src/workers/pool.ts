@@ -62,8 +62,10 @@ export function acquirePixelPool(maxThreads = Math.max(2, Math.min(4, os.availab
       filename: new URL('./entry.js', import.meta.url).href,
       minThreads: 0,
       maxThreads,
-      // Idle threads exit (an idle server holds no pixel buffers); a burst of turns keeps them.
-      idleTimeout: 30_000,
+      // A thread takes ~0.7 s to start (TypeScript, sharp), which a user would wait
+      // for on the next question; chat turns come minutes apart, so threads stay
+      // for 10 idle minutes, then exit so that an idle server holds no pixel memory.
+      idleTimeout: 10 * 60_000,
     });
     shared = { pool: new PixelPool(piscina), piscina, users: 0 };
   }
