@@ -174,3 +174,27 @@ describe('samPixelValues', () => {
     expect(data[644 * 1024]).toBe(0);
   });
 });
+
+describe('SAM pixel values in parts', () => {
+  it('are bit for bit the same whether computed whole or as row bands on two threads', async () => {
+    const { acquirePixelPool } = await import('../src/workers/pool.js');
+    const { samPixelValues } = await import('../src/engine/preprocess.js');
+    const width = 701;
+    const height = 433;
+    const data = new Uint8Array(width * height * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    const image = { width, height, data };
+    const sam = { size: 1024, mean: [123.675, 116.28, 103.53] as [number, number, number], std: [58.395, 57.12, 57.375] as [number, number, number] };
+    const whole = (await samPixelValues(image, sam)).data;
+    const { pool, release } = acquirePixelPool(2);
+    try {
+      for (const parts of [2, 3]) {
+        const split = await pool.sam(image, sam, parts);
+        // Compared as bytes (a deep equal of 3M floats would take minutes).
+        expect(Buffer.from(split.buffer).equals(Buffer.from(whole.buffer))).toBe(true);
+      }
+    } finally {
+      await release();
+    }
+  });
+});

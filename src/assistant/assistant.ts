@@ -12,7 +12,7 @@ import { downloadImage } from './download.js';
 import type { InferenceJob, InferenceResult } from './inference.js';
 import { type LimitSettings, RateLimiter, checkAllowed, checkQuestion } from './limits.js';
 import { type OverlayFormat, markedText, overlayImage, replySegments } from './reply.js';
-import type { AssistantPort, HandleOptions, ImageRef, IncomingTurn, Reply } from './types.js';
+import type { AssistantPort, HandleOptions, ImageRef, IncomingTurn, Reply, ReplySegment } from './types.js';
 
 /** What the assistant needs to know of the model without running it (workers may run it elsewhere). */
 export interface ModelInfo {
@@ -109,21 +109,12 @@ export class Assistant implements AssistantPort {
       imageHash: image.hash,
       at: Date.now(),
     };
-    const updated = await stores.sessions.appendTurn(turn.conversationKey, stored);
+    // Storing the turn and drawing the overlay are independent: both at once.
+    const [updated, overlay] = await Promise.all([stores.sessions.appendTurn(turn.conversationKey, stored), this.overlay(image, segments, options)]);
     this.options.logger.info(
       { jobId, conversation: turn.conversationKey, segments: segments.length, ms: Math.round(result.timings.total), cache: result.imageEmbeddings },
       'turn answered',
     );
-
-    let overlay: Reply['overlay'];
-    if (segments.length > 0) {
-      // The engine's decode, when it ran in this process moments ago; else decode again.
-      const pixels = recallDecoded(image.hash) ?? (await this.options.pixels.decode(image.bytes, limits.maxImagePixels));
-      overlay = await overlayImage(this.options.pixels, pixels, segments, {
-        format: options.overlay?.format ?? this.options.overlayFormat,
-        maxBytes: options.overlay?.maxBytes,
-      });
-    }
     return {
       jobId,
       conversationKey: turn.conversationKey,
@@ -135,6 +126,16 @@ export class Assistant implements AssistantPort {
       turnIndex: updated.turns.length - 1,
       timings: result.timings,
     };
+  }
+
+  private async overlay(image: ResolvedImage, segments: ReplySegment[], options: HandleOptions): Promise<Reply['overlay']> {
+    if (segments.length === 0) return undefined;
+    // The engine's decode, when it ran in this process moments ago; else decode again.
+    const pixels = recallDecoded(image.hash) ?? (await this.options.pixels.decode(image.bytes, this.options.limits.maxImagePixels));
+    return overlayImage(this.options.pixels, pixels, segments, {
+      format: options.overlay?.format ?? this.options.overlayFormat,
+      maxBytes: options.overlay?.maxBytes,
+    });
   }
 
   /** The turn's new image (downloaded, checked, stored once by hash), or the conversation's current one. */

@@ -191,6 +191,8 @@ export class Engine implements ChatEngine {
     timings.imageDecode = performance.now() - started;
     rememberDecoded(hash, decoded);
     const preprocessStart = performance.now();
+    // CLIP first: it leads to the LLM, the longer path whenever the encoders are fast.
+    const clipPixels = pool.clip(decoded, manifest.clip);
     const resized = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
     const sam = pool.sam(decoded, manifest.sam).then(async (pixels) => {
       timings.samPreprocess = performance.now() - preprocessStart;
@@ -202,7 +204,7 @@ export class Engine implements ChatEngine {
       return out.image_embeddings!.data as Float32Array;
     });
     sam.catch(() => undefined); // awaited later; keep an early failure from being "unhandled"
-    const clipInput = await pool.clip(decoded, manifest.clip);
+    const clipInput = await clipPixels;
     timings.clipPreprocess = performance.now() - preprocessStart;
     const visionStarted = performance.now();
     const vision = await this.pack.sessions.visionEncoder.run({

@@ -61,14 +61,25 @@ export async function samPixelValues(
   image: DecodedImage,
   sam: PackManifest['sam'],
 ): Promise<{ data: Float32Array; resized: { height: number; width: number } }> {
+  const resized = samResizeShape(image.width, image.height, sam.size);
+  // A fresh Float32Array is zero-filled, which is the padding.
+  const out = new Float32Array(3 * sam.size * sam.size);
+  samPixelRows(image, sam, out, 0, resized.height);
+  return { data: out, resized: { height: resized.height, width: resized.width } };
+}
+
+/**
+ * Rows [from, to) of the resized image into `out` (3 x size x size, zero
+ * elsewhere). Every output row is computed independently, so two threads can
+ * each fill half of a shared `out` and the result is the same, bit for bit.
+ */
+export function samPixelRows(image: DecodedImage, sam: PackManifest['sam'], out: Float32Array, from: number, to: number): void {
   const { size } = sam;
   const resized = samResizeShape(image.width, image.height, size);
-  const rgb = resizeRgb(image, resized.width, resized.height, 'bilinear');
+  if (!(from >= 0 && from < to && to <= resized.height)) throw new Error(`SAM rows ${from}..${to} are outside 0..${resized.height}`);
+  const rgb = resizeRgb(image, resized.width, resized.height, 'bilinear', { left: 0, top: from, width: resized.width, height: to - from });
   const luts = channelLuts(sam.mean, sam.std, (v) => v);
-  // A fresh Float32Array is zero-filled, which is the padding.
-  const out = new Float32Array(3 * size * size);
-  toPlanes(rgb, resized.width, resized.height, luts, out, size);
-  return { data: out, resized: { height: resized.height, width: resized.width } };
+  toPlanes(rgb, resized.width, to - from, luts, out, size, from);
 }
 
 /**
@@ -86,7 +97,7 @@ function channelLuts(mean: Rgb3, std: Rgb3, scaled: (v: number) => number): [Flo
   return [make(0), make(1), make(2)];
 }
 
-/** Interleaved RGB (width x height) -> three planes of `planeSize` x `planeSize`, top-left aligned. */
+/** Interleaved RGB (width x height) -> three planes of `planeSize` x `planeSize`, top-left aligned, from row `firstRow`. */
 function toPlanes(
   rgb: Uint8Array,
   width: number,
@@ -94,11 +105,12 @@ function toPlanes(
   [lr, lg, lb]: [Float32Array, Float32Array, Float32Array],
   out: Float32Array,
   planeSize: number,
+  firstRow = 0,
 ): void {
   const plane = planeSize * planeSize;
   for (let y = 0; y < height; y++) {
     let p = y * width * 3;
-    let o = y * planeSize;
+    let o = (firstRow + y) * planeSize;
     const end = o + width;
     for (; o < end; o++, p += 3) {
       out[o] = lr[rgb[p]!]!;

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
 import type { PackManifest } from '../engine/manifest.js';
+import { samResizeShape } from '../engine/preprocess.js';
 import type { DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
 import type { MaskInput, MaskOutput, UserErrorValue } from './tasks.js';
@@ -22,9 +23,22 @@ export class PixelPool {
     return this.piscina.run({ image, clip }, { name: 'clip' });
   }
 
-  /** SAM pixel values; the resized size inside the frame is samResizeShape(). */
-  sam(image: DecodedImage, sam: PackManifest['sam']): Promise<Float32Array> {
-    return this.piscina.run({ image, sam }, { name: 'sam' });
+  /**
+   * SAM pixel values (the resized size inside the frame is samResizeShape()).
+   * The rows are split in `parts` tasks writing one shared buffer: on a
+   * first turn this is the longest pixel job, and threads would otherwise idle.
+   */
+  async sam(image: DecodedImage, sam: PackManifest['sam'], parts = 2): Promise<Float32Array> {
+    const out = new Float32Array(new SharedArrayBuffer(3 * sam.size * sam.size * 4));
+    const rows = samResizeShape(image.width, image.height, sam.size).height;
+    const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((rows * i) / parts));
+    await Promise.all(
+      bounds.slice(0, -1).map((from, i) =>
+        from < bounds[i + 1]! ? this.piscina.run({ image, sam, out, from, to: bounds[i + 1] }, { name: 'samRows' }) : undefined,
+      ),
+    );
+    // onnxruntime-node refuses tensors over shared memory: one copy (a few ms, off the main thread).
+    return out.slice();
   }
 
   masks(input: MaskInput): Promise<MaskOutput[]> {

@@ -10,7 +10,7 @@ import { decodeImage } from '../engine/image.js';
 import type { PackManifest } from '../engine/manifest.js';
 import { decodeRle, encodeRle, maskStats } from '../engine/mask.js';
 import { masksFromLowRes } from '../engine/postprocess.js';
-import { clipPixelValues, samPixelValues } from '../engine/preprocess.js';
+import { clipPixelValues, samPixelRows } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
 
@@ -62,9 +62,9 @@ export async function clip(input: { image: DecodedImage; clip: PackManifest['cli
   return moving(values, [values.buffer]);
 }
 
-export async function sam(input: { image: DecodedImage; sam: PackManifest['sam'] }): Promise<Float32Array> {
-  const { data } = await samPixelValues(input.image, input.sam);
-  return moving(data, [data.buffer]);
+/** Rows [from, to) of SAM's pixel values, written into `out` (shared memory). */
+export function samRows(input: { image: DecodedImage; sam: PackManifest['sam']; out: Float32Array; from: number; to: number }): void {
+  samPixelRows(input.image, input.sam, input.out, input.from, input.to);
 }
 
 export interface MaskOutput {
