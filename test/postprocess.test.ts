@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { masksFromLowRes } from '../src/engine/postprocess.js';
 import { samResizeShape } from '../src/engine/preprocess.js';
+import { randomStream } from '../models/generator/bench-random.js';
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers: the generators' seeded stream. */
+const random = randomStream;
 
 /** Plain F.interpolate(mode='bilinear', align_corners=False) on a float64 H x W map, no shortcuts. */
 function bilinear(src: Float64Array, inH: number, inW: number, outH: number, outW: number): Float64Array {

@@ -207,6 +207,8 @@ function storeSuite(name: string, url: () => string, options: { nativeExpiry: bo
         expect(Array.from(back ?? [])).toEqual(Array.from(every));
         expect(await images.get('0'.repeat(64))).toBeUndefined();
         expect(await images.get('not a hash')).toBeUndefined();
+        expect(await images.has(hash)).toBe(true);
+        expect(await images.has('0'.repeat(64))).toBe(false);
         await expect(images.put(new Uint8Array(0))).rejects.toMatchObject({ code: 'image_empty' });
       } finally {
         await images.close();

@@ -76,7 +76,7 @@ export class Assistant implements AssistantPort {
 
   async hasImage(conversationKey: string): Promise<boolean> {
     const session = await this.options.stores.sessions.get(conversationKey);
-    return session?.imageHash !== undefined && (await this.options.stores.images.get(session.imageHash)) !== undefined;
+    return session?.imageHash !== undefined && (await this.options.stores.images.has(session.imageHash));
   }
 
   private async run(jobId: string, turn: IncomingTurn, options: HandleOptions): Promise<Reply> {

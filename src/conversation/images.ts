@@ -11,6 +11,8 @@ export interface ImageStore {
   put(bytes: Uint8Array): Promise<string>;
   /** The exact bytes that were put, or undefined when unknown or expired. */
   get(hash: string): Promise<Uint8Array | undefined>;
+  /** Whether the image is still stored, without decoding it. */
+  has(hash: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,10 @@ export async function createImageStore(target: string | KvBackend, options: Stor
       }
       const buffer = Buffer.from(entry.value, 'base64');
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    },
+
+    async has(hash) {
+      return /^[0-9a-f]{64}$/.test(hash) && (await backend.getEntry<string>(IMAGES + hash)) !== undefined;
     },
 
     async close() {
