@@ -94,6 +94,15 @@ describe('renderOverlay', () => {
     expect(at(29, 15)).toEqual(red);
   });
 
+  it('starts every overlay from its own image: nothing of an earlier, larger one shows through', async () => {
+    const big = { width: 300, height: 200, data: new Uint8Array(300 * 200 * 3).fill(7) };
+    const full = { width: 300, height: 200, data: new Uint8Array(300 * 200).fill(1) };
+    await renderOverlay(big, [{ mask: full, rgb: [250, 250, 250] }]);
+    const out = await renderOverlay(flatImage(), [{ mask: rectMask(0, 0, 0, 0), rgb: [1, 2, 3] }]);
+    const { data } = await rawPixels(out.data);
+    expect(data.every((v, i) => v === BASE[i % 3])).toBe(true);
+  });
+
   it('skips empty masks and refuses masks of another size', async () => {
     const out = await renderOverlay(flatImage(), [{ mask: rectMask(0, 0, 0, 0), rgb: [1, 2, 3] }]);
     const { data } = await rawPixels(out.data);

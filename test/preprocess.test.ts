@@ -176,7 +176,7 @@ describe('samPixelValues', () => {
 });
 
 describe('SAM pixel values in parts', () => {
-  it('are bit for bit the same whether computed whole or as row bands on two threads', async () => {
+  it('are bit for bit the same whether computed whole or as row bands on two threads, into a reused buffer', async () => {
     const { acquirePixelPool } = await import('../src/workers/pool.js');
     const { samPixelValues } = await import('../src/engine/preprocess.js');
     const width = 701;
@@ -188,10 +188,20 @@ describe('SAM pixel values in parts', () => {
     const whole = (await samPixelValues(image, sam)).data;
     const { pool, release } = acquirePixelPool(2);
     try {
+      // A target full of garbage, as a reused buffer would be: padding must come out zero.
+      const target = new Float32Array(3 * 1024 * 1024).fill(Number.NaN);
       for (const parts of [2, 3]) {
-        const split = await pool.sam(image, sam, parts);
+        const split = await pool.sam(image, sam, target, parts);
         // Compared as bytes (a deep equal of 3M floats would take minutes).
         expect(Buffer.from(split.buffer).equals(Buffer.from(whole.buffer))).toBe(true);
+      }
+      // Then through the same (reused) buffers: a portrait image (padding columns
+      // where the last one had pixels), then a wide one (padding rows likewise).
+      for (const [w, h] of [[200, 300], [300, 120]] as const) {
+        const next = { width: w, height: h, data: data.subarray(0, w * h * 3) };
+        const expected = (await samPixelValues(next, sam)).data;
+        const split = await pool.sam(next, sam, target, 2);
+        expect(Buffer.from(split.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
       }
     } finally {
       await release();

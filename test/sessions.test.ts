@@ -180,12 +180,19 @@ function storeSuite(name: string, url: () => string, options: { nativeExpiry: bo
     it('stores an image once, and its bytes round-trip exactly', async () => {
       const backend = await openKvBackend(url());
       let writes = 0;
+      let reads = 0;
       const counting: KvBackend = new Proxy(backend, {
         get(target, property, receiver) {
           if (property === 'set') {
             return (...args: Parameters<KvBackend['set']>) => {
               writes++;
               return target.set(...args);
+            };
+          }
+          if (property === 'getEntry') {
+            return (key: string) => {
+              reads++;
+              return target.getEntry(key);
             };
           }
           const value: unknown = Reflect.get(target, property, receiver);
@@ -202,7 +209,10 @@ function storeSuite(name: string, url: () => string, options: { nativeExpiry: bo
         expect(await images.put(view)).toBe(hash);
         expect(await Promise.all([images.put(every), images.put(every)])).toEqual([hash, hash]);
         expect(writes).toBe(1);
+        // Read back right after storing (as a turn does): from memory, not the store.
+        const readsBefore = reads;
         const back = await images.get(hash);
+        expect(reads).toBe(readsBefore);
         expect(back).toBeInstanceOf(Uint8Array);
         expect(Array.from(back ?? [])).toEqual(Array.from(every));
         expect(await images.get('0'.repeat(64))).toBeUndefined();

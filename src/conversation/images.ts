@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { UserInputError } from '../errors.js';
 import { type KvBackend, type StoreOptions, idleMs, openKvBackend } from './backend.js';
 
@@ -7,9 +8,15 @@ import { type KvBackend, type StoreOptions, idleMs, openKvBackend } from './back
  * a GPU worker on another host reads the image from here (ARCHITECTURE.md).
  */
 export interface ImageStore {
-  /** Stores the file once however often it is put; returns its sha256 hex. */
+  /** Stores the file once however often it is put; returns its sha256 hex. The caller must not change `bytes` afterwards. */
   put(bytes: Uint8Array): Promise<string>;
-  /** The exact bytes that were put, or undefined when unknown or expired. */
+  /**
+   * put() in two steps: resolves once the image can be read back by get() in
+   * this process, with `stored` settling when it is in the store proper (and
+   * readable by other processes). A failed write forgets the image here too.
+   */
+  stage(bytes: Uint8Array): Promise<{ hash: string; stored: Promise<void> }>;
+  /** The exact bytes that were put (not to be changed), or undefined when unknown or expired. */
   get(hash: string): Promise<Uint8Array | undefined>;
   /** Whether the image is still stored, without decoding it. */
   has(hash: string): Promise<boolean>;
@@ -29,10 +36,18 @@ export async function sha256HexAsync(bytes: Uint8Array): Promise<string> {
 
 /**
  * Images live for two idle periods and every put or get that finds less than
- * one period left rewrites the entry. So an image outlives, by construction,
- * every session that still uses it (sessions live one idle period after their
- * last turn), while a re-put or a read costs a rewrite at most once per period
- * instead of on every call: images are the largest values in the store.
+ * one period (plus the memory window below) left rewrites the entry. So an
+ * image outlives, by construction, every session that still uses it (sessions
+ * live one idle period after their last turn), while a re-put or a read costs
+ * a rewrite at most once per period instead of on every call: images are the
+ * largest values in the store.
+ *
+ * Images put or read in the last minute are also kept in this process's
+ * memory (bounded): a turn reads its image right after storing it (the job
+ * carries only the hash) and every follow-up reads it twice, each read ~7 ms
+ * of JSON and base64 for a photo. Bytes are content-addressed, so a copy in
+ * memory can never disagree with the store; the expiry rule above counts the
+ * memory window, so an image served from memory is still in the store.
  *
  * Bytes are stored as base64 text: keyv serialises values as JSON, where a
  * Uint8Array would become an object of numbered keys.
@@ -42,23 +57,63 @@ export async function createImageStore(target: string | KvBackend, options: Stor
   const backend = owned ? await openKvBackend(target) : target;
   const idle = idleMs(options);
   const ttl = 2 * idle;
-  const stale = (expires: number | undefined) => expires !== undefined && expires - Date.now() < idle;
+  const memoryMs = Math.min(RECENT_MS, idle / 2);
+  const stale = (expires: number | undefined) => expires !== undefined && expires - Date.now() < idle + memoryMs;
+  const recent = new LRUCache<string, Uint8Array>({
+    maxSize: RECENT_BYTES,
+    sizeCalculation: (bytes) => Math.max(1, bytes.byteLength),
+    ttl: memoryMs,
+    // The window counts from the last check against the store, never from a hit in
+    // memory, on the store's clock (expiry is wall-clock time).
+    updateAgeOnGet: false,
+    perf: { now: () => Date.now() },
+    ttlResolution: 0,
+    ttlAutopurge: true,
+  });
+
+  const write = async (hash: string, bytes: Uint8Array) => {
+    const key = IMAGES + hash;
+    await backend.withLock(key, async () => {
+      const existing = await backend.getEntry<string>(key);
+      if (existing !== undefined && !stale(existing.expires)) return;
+      await backend.set(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), ttl);
+    });
+  };
+  /**
+   * Writes in flight, with their bytes: readable here until written whatever the
+   * memory above evicts, and a second stage() of the same bytes waits for the same write.
+   */
+  const writing = new Map<string, { bytes: Uint8Array; stored: Promise<void> }>();
+
+  const stage = async (bytes: Uint8Array) => {
+    if (bytes.byteLength === 0) throw new UserInputError('The image file is empty.', 'image_empty');
+    const hash = await sha256HexAsync(bytes);
+    const pending = writing.get(hash);
+    if (pending) return { hash, stored: pending.stored };
+    if (recent.has(hash)) return { hash, stored: Promise.resolve() };
+    const stored = write(hash, bytes)
+      .then(() => {
+        recent.set(hash, bytes);
+      })
+      .finally(() => writing.delete(hash));
+    stored.catch(() => undefined); // the caller's to await; never an unhandled rejection here
+    writing.set(hash, { bytes, stored });
+    return { hash, stored };
+  };
 
   return {
+    stage,
+
     async put(bytes) {
-      if (bytes.byteLength === 0) throw new UserInputError('The image file is empty.', 'image_empty');
-      const hash = await sha256HexAsync(bytes);
-      const key = IMAGES + hash;
-      await backend.withLock(key, async () => {
-        const existing = await backend.getEntry<string>(key);
-        if (existing !== undefined && !stale(existing.expires)) return;
-        await backend.set(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), ttl);
-      });
+      const { hash, stored } = await stage(bytes);
+      await stored;
       return hash;
     },
 
     async get(hash) {
       if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
+      const remembered = writing.get(hash)?.bytes ?? recent.get(hash);
+      if (remembered) return remembered;
       const key = IMAGES + hash;
       const entry = await backend.getEntry<string>(key);
       if (entry === undefined) return undefined;
@@ -66,15 +121,23 @@ export async function createImageStore(target: string | KvBackend, options: Stor
         await backend.withLock(key, () => backend.set(key, entry.value, ttl));
       }
       const buffer = Buffer.from(entry.value, 'base64');
-      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      recent.set(hash, bytes);
+      return bytes;
     },
 
     async has(hash) {
-      return /^[0-9a-f]{64}$/.test(hash) && (await backend.getEntry<string>(IMAGES + hash)) !== undefined;
+      return /^[0-9a-f]{64}$/.test(hash) && (writing.has(hash) || recent.has(hash) || (await backend.getEntry<string>(IMAGES + hash)) !== undefined);
     },
 
     async close() {
+      recent.clear();
       if (owned) await backend.close();
     },
   };
 }
+
+/** How long, at most, an image checked against the store is served from memory. */
+const RECENT_MS = 60_000;
+/** Memory for those images: a few dozen photos. */
+const RECENT_BYTES = 64 * 2 ** 20;

@@ -6,6 +6,7 @@ import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit }
 import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
 import { recallDecoded, rememberDecoded } from '../workers/decoded-images.js';
 import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
+import { scratchArrayBuffer } from '../workers/scratch.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
 import { samResizeShape } from './preprocess.js';
 import { buildPrompt } from './prompt.js';
@@ -43,6 +44,8 @@ export class Engine implements ChatEngine {
   /** The running chat's graph runs (one chat at a time, so one list). */
   private graphRuns: GraphRun[] = [];
   private chatStart = 0;
+  /** The SAM encoder's input (12 MiB for SAM's 1024 frame), reused turn after turn: see scratch.ts. */
+  private readonly samInput = scratchArrayBuffer();
 
   private constructor(
     readonly pack: LoadedPack,
@@ -194,15 +197,20 @@ export class Engine implements ChatEngine {
     // CLIP first: it leads to the LLM, the longer path whenever the encoders are fast.
     const clipPixels = pool.clip(decoded, manifest.clip);
     const resized = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
-    const sam = pool.sam(decoded, manifest.sam).then(async (pixels) => {
-      timings.samPreprocess = performance.now() - preprocessStart;
-      const samStarted = performance.now();
-      const out = await this.pack.sessions.samImageEncoder.run({
-        pixel_values: floatTensor('float32', pixels, [1, 3, manifest.sam.size, manifest.sam.size]),
-      });
-      timings.samEncoder = performance.now() - samStarted;
-      return out.image_embeddings!.data as Float32Array;
-    });
+    const samInput = this.samInput.take(3 * manifest.sam.size * manifest.sam.size * 4);
+    const sam = pool
+      .sam(decoded, manifest.sam, new Float32Array(samInput, 0, 3 * manifest.sam.size * manifest.sam.size))
+      .then(async (pixels) => {
+        timings.samPreprocess = performance.now() - preprocessStart;
+        const samStarted = performance.now();
+        const out = await this.pack.sessions.samImageEncoder.run({
+          pixel_values: floatTensor('float32', pixels, [1, 3, manifest.sam.size, manifest.sam.size]),
+        });
+        timings.samEncoder = performance.now() - samStarted;
+        return out.image_embeddings!.data as Float32Array;
+      })
+      // Given back only once the encoder is done with it, whatever happened to the chat.
+      .finally(() => this.samInput.give(samInput));
     sam.catch(() => undefined); // awaited later; keep an early failure from being "unhandled"
     const clipInput = await clipPixels;
     timings.clipPreprocess = performance.now() - preprocessStart;

@@ -122,8 +122,11 @@ export function encodeRle(mask: BinaryMask): RleMask {
   return { size: [mask.height, mask.width], counts: countsToString(maskRunLengths(mask)) };
 }
 
-/** Mask from a COCO compressed RLE; throws if the runs do not cover the mask exactly. */
-export function decodeRle(rle: RleMask): BinaryMask {
+/**
+ * Mask from a COCO compressed RLE; throws if the runs do not cover the mask
+ * exactly. `into`, when given, holds the pixels (cleared first) instead of a new array.
+ */
+export function decodeRle(rle: RleMask, into?: Uint8Array): BinaryMask {
   const [h, w] = rle.size;
   const counts = countsFromString(rle.counts);
   const total = w * h;
@@ -133,7 +136,8 @@ export function decodeRle(rle: RleMask): BinaryMask {
     sum += c;
   }
   if (sum !== total) throw new Error(`Invalid RLE: runs cover ${sum} pixels, the mask has ${h}x${w} = ${total}`);
-  const data = new Uint8Array(total);
+  if (into && into.length < total) throw new Error(`decodeRle: ${into.length} bytes cannot hold a ${h}x${w} mask`);
+  const data = into ? into.subarray(0, total).fill(0) : new Uint8Array(total);
   if (total === 0) return { width: w, height: h, data };
   // Walk column-major with (x, y) so no pixel needs a division.
   let x = 0;

@@ -8,6 +8,7 @@
  * precomputed once per axis, and the SAM-sized frame is never materialised: no
  * work is spent on rows or columns the crop and the second resize never read.
  */
+import { scratchArrayBuffer } from '../workers/scratch.js';
 import type { BinaryMask } from './types.js';
 
 interface AxisTaps {
@@ -86,30 +87,48 @@ export function masksFromLowRes(
   const cols = axisTaps(lowSize, samSize, resized.width, W);
   const rows = axisTaps(lowSize, samSize, resized.height, H);
 
-  // Low-res rows that any output row reads: only those get the horizontal pass.
-  const rowUsed = new Uint8Array(lowSize);
+  // Low-res rows that any output row reads: only those get the horizontal pass,
+  // each into a slot of its own; output rows then read slots, not low-res rows.
+  const slotOf = new Int32Array(lowSize).fill(-1);
+  const usedRows: number[] = [];
   for (let y = 0; y < H; y++) {
-    for (let t = 0; t < rows.count[y]!; t++) rowUsed[rows.index[y * MAX_TAPS + t]!] = 1;
+    for (let t = 0; t < rows.count[y]!; t++) {
+      const b = y * MAX_TAPS + t;
+      const r = rows.index[b]!;
+      if (slotOf[r] === -1) {
+        slotOf[r] = usedRows.length;
+        usedRows.push(r);
+      }
+      rows.index[b] = slotOf[r]!;
+    }
   }
 
-  const horizontal = new Float64Array(lowSize * W);
-  const masks: BinaryMask[] = [];
-  for (let m = 0; m < count; m++) {
-    const plane = lowRes.subarray(m * lowSize * lowSize, (m + 1) * lowSize * lowSize);
-    horizontalPass(plane, lowSize, rowUsed, cols, W, horizontal);
-    const data = new Uint8Array(W * H);
-    verticalThreshold(horizontal, rows, W, H, data);
-    masks.push({ width: W, height: H, data });
+  const memory = horizontalScratch.take(usedRows.length * W * 8);
+  try {
+    const horizontal = new Float64Array(memory, 0, usedRows.length * W);
+    const masks: BinaryMask[] = [];
+    for (let m = 0; m < count; m++) {
+      const plane = lowRes.subarray(m * lowSize * lowSize, (m + 1) * lowSize * lowSize);
+      horizontalPass(plane, lowSize, usedRows, cols, W, horizontal);
+      const data = new Uint8Array(W * H);
+      verticalThreshold(horizontal, rows, W, H, data);
+      masks.push({ width: W, height: H, data });
+    }
+    return masks;
+  } finally {
+    horizontalScratch.give(memory);
   }
-  return masks;
 }
 
-function horizontalPass(plane: Float32Array, lowSize: number, rowUsed: Uint8Array, cols: AxisTaps, W: number, out: Float64Array): void {
+/** The horizontal pass's rows (float64, ~2 MiB for a 1920-wide image), reused: see scratch.ts. */
+const horizontalScratch = scratchArrayBuffer();
+
+/** Row `usedRows[slot]` of the low-res plane, resized horizontally, into row `slot` of `out`. */
+function horizontalPass(plane: Float32Array, lowSize: number, usedRows: readonly number[], cols: AxisTaps, W: number, out: Float64Array): void {
   const { index, weight, count } = cols;
-  for (let r = 0; r < lowSize; r++) {
-    if (!rowUsed[r]) continue;
-    const src = r * lowSize;
-    const dst = r * W;
+  for (let slot = 0; slot < usedRows.length; slot++) {
+    const src = usedRows[slot]! * lowSize;
+    const dst = slot * W;
     for (let x = 0, b = 0; x < W; x++, b += MAX_TAPS) {
       const n = count[x]!;
       let v = weight[b]! * plane[src + index[b]!]!;

@@ -69,9 +69,11 @@ export async function samPixelValues(
 }
 
 /**
- * Rows [from, to) of the resized image into `out` (3 x size x size, zero
- * elsewhere). Every output row is computed independently, so two threads can
- * each fill half of a shared `out` and the result is the same, bit for bit.
+ * Rows [from, to) of the resized image into `out` (3 x size x size), their
+ * padding columns zeroed (`out` may be a reused buffer). Every output row is
+ * computed independently, so two threads can each fill half of a shared `out`
+ * and the result is the same, bit for bit. Rows from the resized height on are
+ * the caller's to zero.
  */
 export function samPixelRows(image: DecodedImage, sam: PackManifest['sam'], out: Float32Array, from: number, to: number): void {
   const { size } = sam;
@@ -97,7 +99,10 @@ function channelLuts(mean: Rgb3, std: Rgb3, scaled: (v: number) => number): [Flo
   return [make(0), make(1), make(2)];
 }
 
-/** Interleaved RGB (width x height) -> three planes of `planeSize` x `planeSize`, top-left aligned, from row `firstRow`. */
+/**
+ * Interleaved RGB (width x height) -> three planes of `planeSize` x `planeSize`,
+ * top-left aligned, from row `firstRow`; the rest of each written row is zeroed.
+ */
 function toPlanes(
   rgb: Uint8Array,
   width: number,
@@ -116,6 +121,10 @@ function toPlanes(
       out[o] = lr[rgb[p]!]!;
       out[o + plane] = lg[rgb[p + 1]!]!;
       out[o + 2 * plane] = lb[rgb[p + 2]!]!;
+    }
+    if (width < planeSize) {
+      const rowEnd = (firstRow + y + 1) * planeSize;
+      for (let c = 0; c < 3; c++) out.fill(0, end + c * plane, rowEnd + c * plane);
     }
   }
 }

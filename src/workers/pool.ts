@@ -4,6 +4,7 @@ import type { PackManifest } from '../engine/manifest.js';
 import { samResizeShape } from '../engine/preprocess.js';
 import type { DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
+import { scratchSharedBuffer } from './scratch.js';
 import type { MaskInput, MaskOutput, UserErrorValue } from './tasks.js';
 import { UserInputError, type UserInputErrorCode } from '../errors.js';
 
@@ -23,22 +24,43 @@ export class PixelPool {
     return this.piscina.run({ image, clip }, { name: 'clip' });
   }
 
+  /** The SAM bands' shared output, reused turn after turn (see scratch.ts). */
+  private readonly samShared = scratchSharedBuffer();
+
   /**
-   * SAM pixel values (the resized size inside the frame is samResizeShape()).
-   * The rows are split in `parts` tasks writing one shared buffer: on a
-   * first turn this is the longest pixel job, and threads would otherwise idle.
+   * SAM pixel values (the resized size inside the frame is samResizeShape()),
+   * written into `target` (3 x size x size floats, any previous content) and
+   * returned. The rows are split in `parts` tasks writing one shared buffer: on
+   * a first turn this is the longest pixel job, and threads would otherwise idle.
    */
-  async sam(image: DecodedImage, sam: PackManifest['sam'], parts = 2): Promise<Float32Array> {
-    const out = new Float32Array(new SharedArrayBuffer(3 * sam.size * sam.size * 4));
-    const rows = samResizeShape(image.width, image.height, sam.size).height;
-    const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((rows * i) / parts));
-    await Promise.all(
-      bounds.slice(0, -1).map((from, i) =>
-        from < bounds[i + 1]! ? this.piscina.run({ image, sam, out, from, to: bounds[i + 1] }, { name: 'samRows' }) : undefined,
-      ),
-    );
-    // onnxruntime-node refuses tensors over shared memory: one copy (a few ms, off the main thread).
-    return out.slice();
+  async sam(image: DecodedImage, sam: PackManifest['sam'], target: Float32Array, parts = 2): Promise<Float32Array> {
+    const planeSize = sam.size * sam.size;
+    if (target.length !== 3 * planeSize) throw new Error(`SAM target holds ${target.length} floats, expected ${3 * planeSize}`);
+    const shared = this.samShared.take(3 * planeSize * 4);
+    try {
+      const out = new Float32Array(shared, 0, 3 * planeSize);
+      const rows = samResizeShape(image.width, image.height, sam.size).height;
+      const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((rows * i) / parts));
+      // Settled, not all(): a failed band must not hand the buffer back while another still writes it.
+      const bands = await Promise.allSettled(
+        bounds.slice(0, -1).map((from, i) =>
+          from < bounds[i + 1]! ? this.piscina.run({ image, sam, out, from, to: bounds[i + 1] }, { name: 'samRows' }) : undefined,
+        ),
+      );
+      const failed = bands.find((band) => band.status === 'rejected');
+      if (failed) throw failed.reason;
+      // onnxruntime-node refuses tensors over shared memory, hence the copy
+      // (~2 ms into warm memory); the rows below the image are padding.
+      const filled = rows * sam.size;
+      for (let c = 0; c < 3; c++) {
+        const base = c * planeSize;
+        target.set(out.subarray(base, base + filled), base);
+        target.fill(0, base + filled, base + planeSize);
+      }
+      return target;
+    } finally {
+      this.samShared.give(shared);
+    }
   }
 
   masks(input: MaskInput): Promise<MaskOutput[]> {

@@ -13,6 +13,7 @@ import { masksFromLowRes } from '../engine/postprocess.js';
 import { clipPixelValues, samPixelRows } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
+import { scratchArrayBuffer } from './scratch.js';
 
 /**
  * A UserInputError loses its class and code crossing threads (structured
@@ -99,12 +100,21 @@ export async function overlay(input: {
   segments: { rle: RleMask; rgb: [number, number, number] }[];
   format: OverlayFormat;
 }) {
-  const rendered = await renderOverlay(
-    input.image,
-    input.segments.map((s) => ({ mask: decodeRle(s.rle), rgb: s.rgb })),
-    { format: input.format },
-  );
-  // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
-  const data = new Uint8Array(rendered.data);
-  return moving({ ...rendered, data }, [data.buffer]);
+  const pixels = input.image.width * input.image.height;
+  const maskMemory = overlayMasks.take(pixels * input.segments.length);
+  try {
+    const rendered = await renderOverlay(
+      input.image,
+      input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb })),
+      { format: input.format },
+    );
+    // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
+    const data = new Uint8Array(rendered.data);
+    return moving({ ...rendered, data }, [data.buffer]);
+  } finally {
+    overlayMasks.give(maskMemory);
+  }
 }
+
+/** The decoded masks of an overlay, reused from one overlay to the next (see scratch.ts). */
+const overlayMasks = scratchArrayBuffer();

@@ -1,0 +1,50 @@
+/**
+ * Big per-turn buffers, kept for the next turn instead of freed.
+ *
+ * A fresh buffer costs a page fault per 4 KiB the first time it is written,
+ * and that is slow on virtual machines that hand freed memory back to the
+ * host: on the 2-core CI VM, first writes to 64 MiB take ~220 ms (second
+ * writes ~1 ms), so a 12 MiB SAM input allocated per turn cost ~40 ms of
+ * faults before any arithmetic. One idle buffer is kept; a caller that finds
+ * it taken (a turn still running) gets a fresh one, so correctness never
+ * depends on timing. Reused memory is not cleared: callers write every byte
+ * they later read.
+ */
+export class ScratchBuffer<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer> {
+  private idle: B | undefined;
+
+  /**
+   * @param allocate makes a buffer of exactly this many bytes
+   * @param keepBytes buffers larger than this are dropped on return, not kept
+   *   (a one-off huge image should not pin its memory for good)
+   */
+  constructor(
+    private readonly allocate: (bytes: number) => B,
+    private readonly keepBytes = 64 * 2 ** 20,
+  ) {}
+
+  /** A buffer of at least `bytes`, owned by the caller until give() (or forever: it may just be dropped). */
+  take(bytes: number): B {
+    const idle = this.idle;
+    if (idle && idle.byteLength >= bytes) {
+      this.idle = undefined;
+      return idle;
+    }
+    return this.allocate(bytes);
+  }
+
+  /** Offers `buffer` back for the next take(); the caller must not touch it afterwards. */
+  give(buffer: B): void {
+    // A transferred ArrayBuffer reads as 0 bytes: nothing left to keep.
+    if (buffer.byteLength === 0 || buffer.byteLength > this.keepBytes) return;
+    if (!this.idle || this.idle.byteLength < buffer.byteLength) this.idle = buffer;
+  }
+}
+
+export function scratchArrayBuffer(keepBytes?: number): ScratchBuffer<ArrayBuffer> {
+  return new ScratchBuffer((bytes) => new ArrayBuffer(bytes), keepBytes);
+}
+
+export function scratchSharedBuffer(keepBytes?: number): ScratchBuffer<SharedArrayBuffer> {
+  return new ScratchBuffer((bytes) => new SharedArrayBuffer(bytes), keepBytes);
+}
