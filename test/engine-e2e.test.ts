@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOY_COLOUR_NAMES, type ToyColourName } from '../models/generator/toy-palette.js';
 import { Engine } from '../src/engine/engine.js';
 import type { ChatTurn } from '../src/engine/types.js';
+import { decodeRle } from '../src/engine/mask.js';
 import { type RawImage, type Shape, decodedPixels, drawShapes, encodeImage, iou, makeToyPack, rawSharp, truthMask } from './helpers/toy.js';
 
 /** Six shapes, one per palette colour, laid out on a grid scaled to the image. */
@@ -21,7 +22,7 @@ async function maskIou(engine: Engine, file: Uint8Array, turns: ChatTurn[], colo
   expect(result.text).toBe('Sure, it is [SEG].');
   expect(result.segments).toHaveLength(1);
   const truth = truthMask(await decodedPixels(file), colour);
-  return { iou: iou(result.segments[0]!.mask.data, truth), result, truthArea: truth.reduce((a, b) => a + b, 0) };
+  return { iou: iou(decodeRle(result.segments[0]!.rle).data, truth), result, truthArea: truth.reduce((a, b) => a + b, 0) };
 }
 
 describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtype) => {
@@ -120,7 +121,7 @@ describe('image formats and orientation', () => {
     // Stored landscape, tagged "rotate 90° clockwise to display": the model must see it portrait.
     const file = await rawSharp(scene).jpeg().withMetadata({ orientation: 6 }).toBuffer();
     const result = await engine.chat({ image: file, turns: [{ user: 'the yellow one' }] });
-    const mask = result.segments[0]!.mask;
+    const mask = decodeRle(result.segments[0]!.rle);
     expect([mask.width, mask.height]).toEqual([500, 900]);
     const truth = truthMask(await decodedPixels(file), 'yellow');
     expect(iou(mask.data, truth)).toBeGreaterThanOrEqual(0.9);

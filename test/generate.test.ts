@@ -111,7 +111,7 @@ describe('the engine with scripted answers', () => {
     await scripted.close();
     expect(result.text).toBe('Sure, [SEG] and [SEG].');
     expect(result.segments).toHaveLength(2);
-    for (const s of result.segments) expect(s.mask.width * s.mask.height).toBe(160 * 120);
+    for (const s of result.segments) expect(s.rle.size).toEqual([120, 160]);
   });
 
   it('gives no mask, and no error, when the answer has no [SEG]', async () => {

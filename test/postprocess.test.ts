@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { masksFromLowRes } from '../src/engine/postprocess.js';
+import { decodeRle, maskStats } from '../src/engine/mask.js';
+import { maskSummariesFromLowRes } from '../src/engine/postprocess.js';
+import type { BinaryMask } from '../src/engine/types.js';
 import { samResizeShape } from '../src/engine/preprocess.js';
 import { randomStream } from '../models/generator/bench-random.js';
+
+/** The summaries as pixels (via their RLE), each checked against its own area and box. */
+function masksFromLowRes(...args: Parameters<typeof maskSummariesFromLowRes>): BinaryMask[] {
+  return maskSummariesFromLowRes(...args).map((summary) => {
+    const mask = decodeRle(summary.rle);
+    expect(maskStats(mask)).toEqual({ area: summary.area, bbox: summary.bbox });
+    return mask;
+  });
+}
 
 /** Deterministic pseudo-random numbers: the generators' seeded stream. */
 const random = randomStream;

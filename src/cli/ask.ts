@@ -88,12 +88,12 @@ async function ask(question: string, options: AskOptions): Promise<void> {
     const result = await engine.chat({ image, decoded, turns: [{ user: question }] });
     const seg = engine.manifest.tokens.seg;
     if (options.out) {
-      const masks = result.segments.map((s, i) => ({ mask: s.mask, rgb: segmentColour(i).rgb }));
+      const masks = result.segments.map((s, i) => ({ mask: decodeRle(s.rle), rgb: segmentColour(i).rgb }));
       const overlay = await renderOverlay(decoded, masks, { format });
       await writeFileAtomic(options.out, overlay.data);
     }
     if (options.maskOut) {
-      const union = maskUnion(result.segments.map((s) => s.mask), decoded.width, decoded.height);
+      const union = maskUnion(result.segments.map((s) => decodeRle(s.rle)), decoded.width, decoded.height);
       await writeFileAtomic(options.maskOut, await renderMaskPng(union));
     }
     process.stdout.write(options.json ? `${JSON.stringify(jsonResult(result))}\n` : textResult(result, seg));
@@ -114,7 +114,7 @@ function textResult(result: ChatResult, seg: string): string {
   const lines = [replaceSegTokens(result.text, seg, (i) => `[mask ${i + 1}]`)];
   if (result.segments.length === 0) lines.push('(no mask: the answer points at nothing in the image)');
   result.segments.forEach((s, i) => {
-    const total = s.mask.width * s.mask.height;
+    const total = s.rle.size[0] * s.rle.size[1];
     lines.push(
       s.area === 0
         ? `[mask ${i + 1}] empty: nothing in the image matched`

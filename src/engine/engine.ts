@@ -282,13 +282,7 @@ export class Engine implements ChatEngine {
     const scores = decoded.iou_predictions!.data as Float32Array;
     const { original, resized } = image.features;
     const masks = await this.pixels.pool.masks({ lowRes, count: n, lowSize: LOW_RES, samSize: manifest.sam.size, resized, original });
-    const segments = masks.map(({ data, width, height, area, bbox, rle }, i) => ({
-      mask: { data, width, height },
-      area,
-      bbox,
-      rle,
-      score: scores[i] ?? 0,
-    }));
+    const segments = masks.map(({ rle, area, bbox }, i) => ({ rle, area, bbox, score: scores[i] ?? 0 }));
     timings.postprocess = performance.now() - started;
     return segments;
   }

@@ -117,6 +117,52 @@ export function countsFromString(s: string): number[] {
   return counts;
 }
 
+export interface MaskSummary {
+  rle: RleMask;
+  area: number;
+  /** Tight [x, y, width, height]; [0, 0, 0, 0] when empty. */
+  bbox: BoundingBox;
+}
+
+/** encodeRle() and maskStats() in one column-major pass. */
+export function summariseMask(mask: BinaryMask): MaskSummary {
+  const { width: w, height: h, data } = mask;
+  const counts: number[] = [];
+  let current = 0;
+  let run = 0;
+  let minX = w;
+  let maxX = -1;
+  let minY = h;
+  let maxY = -1;
+  for (let x = 0; x < w; x++) {
+    let first = -1;
+    let last = -1;
+    for (let y = 0, i = x; y < h; y++, i += w) {
+      const v = data[i] !== 0 ? 1 : 0;
+      if (v !== current) {
+        counts.push(run);
+        run = 0;
+        current = v;
+      }
+      run++;
+      if (v) {
+        if (first < 0) first = y;
+        last = y;
+      }
+    }
+    if (first < 0) continue;
+    if (minX > x) minX = x;
+    maxX = x;
+    if (first < minY) minY = first;
+    if (last > maxY) maxY = last;
+  }
+  counts.push(run);
+  let area = 0;
+  for (let i = 1; i < counts.length; i += 2) area += counts[i]!;
+  const bbox: BoundingBox = area === 0 ? [0, 0, 0, 0] : [minX, minY, maxX - minX + 1, maxY - minY + 1];
+  return { rle: { size: [h, w], counts: countsToString(counts) }, area, bbox };
+}
+
 /** COCO compressed RLE of a mask. */
 export function encodeRle(mask: BinaryMask): RleMask {
   return { size: [mask.height, mask.width], counts: countsToString(maskRunLengths(mask)) };

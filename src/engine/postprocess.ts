@@ -7,9 +7,13 @@
  * mix of at most three low-res rows (columns). Those composite weights are
  * precomputed once per axis, and the SAM-sized frame is never materialised: no
  * work is spent on rows or columns the crop and the second resize never read.
+ *
+ * The result is what the rest of lisa-bot keeps and sends: COCO RLE, area and
+ * box. The full-size mask (2 MB for a 1080p photo) only lives in reused memory
+ * here; decodeRle() gives it to whoever needs the pixels.
  */
 import { scratchArrayBuffer } from '../workers/scratch.js';
-import type { BinaryMask } from './types.js';
+import { type MaskSummary, summariseMask } from './mask.js';
 
 interface AxisTaps {
   /** Per output index: up to MAX_TAPS (low-res index, weight) pairs, `count` of them used. */
@@ -65,17 +69,17 @@ function axisTaps(lowSize: number, samSize: number, cropSize: number, outSize: n
 
 /**
  * Turns `count` low-res logit maps (`lowRes` holds count x lowSize x lowSize
- * floats) into binary masks at `original` size. `resized` is the image's size
- * inside the samSize x samSize frame (top-left aligned).
+ * floats) into masks at `original` size, as RLE with area and box. `resized`
+ * is the image's size inside the samSize x samSize frame (top-left aligned).
  */
-export function masksFromLowRes(
+export function maskSummariesFromLowRes(
   lowRes: Float32Array,
   count: number,
   lowSize: number,
   samSize: number,
   resized: { height: number; width: number },
   original: { height: number; width: number },
-): BinaryMask[] {
+): MaskSummary[] {
   const { width: W, height: H } = original;
   if (lowRes.length < count * lowSize * lowSize) {
     throw new Error(`low_res_masks has ${lowRes.length} values, expected ${count} x ${lowSize} x ${lowSize}`);
@@ -103,25 +107,32 @@ export function masksFromLowRes(
     }
   }
 
-  const memory = horizontalScratch.take(usedRows.length * W * 8);
+  const slots = usedRows.length;
+  const rowsMemory = horizontalScratch.take(slots * W * 8);
+  const maskMemory = maskScratch.take(W * H);
   try {
-    const horizontal = new Float64Array(memory, 0, usedRows.length * W);
-    const masks: BinaryMask[] = [];
+    const horizontal = new Float64Array(rowsMemory, 0, slots * W);
+    const mask = { width: W, height: H, data: new Uint8Array(maskMemory, 0, W * H) };
+    const summaries: MaskSummary[] = [];
     for (let m = 0; m < count; m++) {
       const plane = lowRes.subarray(m * lowSize * lowSize, (m + 1) * lowSize * lowSize);
       horizontalPass(plane, lowSize, usedRows, cols, W, horizontal);
-      const data = new Uint8Array(W * H);
-      verticalThreshold(horizontal, rows, W, H, data);
-      masks.push({ width: W, height: H, data });
+      verticalThreshold(horizontal, rows, W, H, mask.data);
+      summaries.push(summariseMask(mask));
     }
-    return masks;
+    return summaries;
   } finally {
-    horizontalScratch.give(memory);
+    horizontalScratch.give(rowsMemory);
+    maskScratch.give(maskMemory);
   }
 }
 
-/** The horizontal pass's rows (float64, ~2 MiB for a 1920-wide image), reused: see scratch.ts. */
+/**
+ * The horizontal pass's rows (float64, ~2 MiB for a 1920-wide image) and the
+ * thresholded mask (2 MB), reused from turn to turn: see scratch.ts.
+ */
 const horizontalScratch = scratchArrayBuffer();
+const maskScratch = scratchArrayBuffer();
 
 /** Row `usedRows[slot]` of the low-res plane, resized horizontally, into row `slot` of `out`. */
 function horizontalPass(plane: Float32Array, lowSize: number, usedRows: readonly number[], cols: AxisTaps, W: number, out: Float64Array): void {
@@ -138,6 +149,7 @@ function horizontalPass(plane: Float32Array, lowSize: number, usedRows: readonly
   }
 }
 
+/** The vertical resize and the > 0 threshold, row by row (rows' taps name slots of `horizontal`). */
 function verticalThreshold(horizontal: Float64Array, rows: AxisTaps, W: number, H: number, data: Uint8Array): void {
   const { index, weight, count } = rows;
   for (let y = 0, b = 0; y < H; y++, b += MAX_TAPS) {

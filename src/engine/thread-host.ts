@@ -58,8 +58,7 @@ try {
       .then(
         (result) => {
           const decoded = engine.lastDecoded(message.request.imageHash);
-          const transfer = result.segments.map((s) => s.mask.data.buffer as ArrayBuffer);
-          port.postMessage({ type: 'result', id: message.id, result, decoded, stats: engine.stats() }, transfer);
+          port.postMessage({ type: 'result', id: message.id, result, decoded, stats: engine.stats() });
         },
         (error: unknown) => port.postMessage({ type: 'error', id: message.id, error: serialise(error), stats: engine.stats() }),
       )

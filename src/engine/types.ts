@@ -23,14 +23,14 @@ export interface RleMask {
 /** [x, y, width, height] in pixels of the original image. */
 export type BoundingBox = [number, number, number, number];
 
+/** One `[SEG]`'s mask at the original image size; `decodeRle(rle)` gives its pixels. */
 export interface Segment {
-  mask: BinaryMask;
+  /** The mask, run-length encoded: what is stored, sent and drawn. */
+  rle: RleMask;
   bbox: BoundingBox;
   area: number;
   /** The mask decoder's predicted IoU for this mask. */
   score: number;
-  /** `mask` run-length encoded, for storage and transport. */
-  rle: RleMask;
 }
 
 /** One exchange of a conversation; the last turn of a request has no answer yet. */

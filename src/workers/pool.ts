@@ -5,7 +5,8 @@ import { samResizeShape } from '../engine/preprocess.js';
 import type { DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
 import { scratchSharedBuffer } from './scratch.js';
-import type { MaskInput, MaskOutput, UserErrorValue } from './tasks.js';
+import type { MaskSummary } from '../engine/mask.js';
+import type { MaskInput, UserErrorValue } from './tasks.js';
 import { UserInputError, type UserInputErrorCode } from '../errors.js';
 
 /**
@@ -63,7 +64,7 @@ export class PixelPool {
     }
   }
 
-  masks(input: MaskInput): Promise<MaskOutput[]> {
+  masks(input: MaskInput): Promise<MaskSummary[]> {
     return this.piscina.run(input, { name: 'masks' });
   }
 
