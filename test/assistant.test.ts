@@ -74,6 +74,11 @@ describe('a conversation through the assistant', () => {
     const reply = await toy.assistant.handle({ ...turn('switch', 'where is it?'), images: [{ kind: 'bytes', data: other }] });
     // No colour named since the new image: the mask is empty, not the old red.
     expect(reply.segments[0]!.empty).toBe(true);
+    // Drawn on the new image's pixels, not on the last image's kept by the overlay thread.
+    const overlay = await sharp(reply.overlay!.data).raw().toBuffer({ resolveWithObject: true });
+    expect([overlay.info.width, overlay.info.height]).toEqual([300, 200]);
+    const pixels = await decodedPixels(other);
+    expect(Buffer.compare(overlay.data, Buffer.from(pixels.data))).toBe(0);
   });
 
   it('refuses a follow-up with no image anywhere, and an empty question', async () => {

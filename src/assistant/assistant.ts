@@ -6,7 +6,6 @@ import type { ChatTurn } from '../engine/types.js';
 import { UserInputError } from '../errors.js';
 import type { JobQueue } from '../jobs/index.js';
 import type { Logger } from '../logger.js';
-import { recallDecoded } from '../workers/decoded-images.js';
 import type { PixelPool } from '../workers/pool.js';
 import { downloadImage } from './download.js';
 import type { InferenceJob, InferenceResult } from './inference.js';
@@ -104,6 +103,9 @@ export class Assistant implements AssistantPort {
       { jobId, onProgress: (event) => options.onProgress?.(event) },
     );
     options.signal?.addEventListener('abort', () => job.cancel(), { once: true });
+    // The overlay thread decodes the image while the engine works (a no-op when
+    // it still holds it from the last turn); a failure here resurfaces at drawing.
+    this.options.pixels.prepareOverlay(this.overlaySource(image)).catch(() => undefined);
     const result = await job.result;
     await image.stored;
 
@@ -136,12 +138,14 @@ export class Assistant implements AssistantPort {
 
   private async overlay(image: ResolvedImage, segments: ReplySegment[], options: HandleOptions): Promise<Reply['overlay']> {
     if (segments.length === 0) return undefined;
-    // The engine's decode, when it ran in this process moments ago; else decode again.
-    const pixels = recallDecoded(image.hash) ?? (await this.options.pixels.decode(image.bytes, this.options.limits.maxImagePixels));
-    return overlayImage(this.options.pixels, pixels, segments, {
+    return overlayImage(this.options.pixels, this.overlaySource(image), segments, {
       format: options.overlay?.format ?? this.options.overlayFormat,
       maxBytes: options.overlay?.maxBytes,
     });
+  }
+
+  private overlaySource(image: ResolvedImage) {
+    return { bytes: image.bytes, hash: image.hash, maxPixels: this.options.limits.maxImagePixels };
   }
 
   /** The turn's new image (downloaded, checked, stored once by hash), or the conversation's current one. */

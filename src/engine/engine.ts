@@ -4,9 +4,8 @@ import type { Logger } from 'pino';
 import { UserInputError } from '../errors.js';
 import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit } from './caches.js';
 import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
-import { recallDecoded, rememberDecoded } from '../workers/decoded-images.js';
 import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
-import { scratchArrayBuffer } from '../workers/scratch.js';
+import { scratchArrayBuffer, scratchSharedBuffer } from '../workers/scratch.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
 import { samResizeShape } from './preprocess.js';
 import { buildPrompt } from './prompt.js';
@@ -46,6 +45,8 @@ export class Engine implements ChatEngine {
   private chatStart = 0;
   /** The SAM encoder's input (12 MiB for SAM's 1024 frame), reused turn after turn: see scratch.ts. */
   private readonly samInput = scratchArrayBuffer();
+  /** Decoded pixels, needed only until both preprocessings have read them; reused likewise. */
+  private readonly decodedPixels = scratchSharedBuffer();
 
   private constructor(
     readonly pack: LoadedPack,
@@ -79,11 +80,6 @@ export class Engine implements ChatEngine {
 
   get provider() {
     return this.pack.provider;
-  }
-
-  /** The pixels of an image decoded moments ago, if still at hand (the overlay needs them). */
-  lastDecoded(imageHash: string | undefined): DecodedImage | undefined {
-    return imageHash === undefined ? undefined : recallDecoded(imageHash);
   }
 
   async close(): Promise<void> {
@@ -190,16 +186,19 @@ export class Engine implements ChatEngine {
     const manifest = this.manifest;
     const pool = this.pixels.pool;
     const started = performance.now();
-    const decoded = request.decoded ?? (await pool.decode(request.image, this.options.maxImagePixels ?? 40_000_000));
+    const decoded = request.decoded ?? (await pool.decode(request.image, this.options.maxImagePixels ?? 40_000_000, this.decodedPixels.take(0)));
     timings.imageDecode = performance.now() - started;
-    rememberDecoded(hash, decoded);
     const preprocessStart = performance.now();
     // CLIP first: it leads to the LLM, the longer path whenever the encoders are fast.
     const clipPixels = pool.clip(decoded, manifest.clip);
     const resized = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
     const samInput = this.samInput.take(3 * manifest.sam.size * manifest.sam.size * 4);
-    const sam = pool
-      .sam(decoded, manifest.sam, new Float32Array(samInput, 0, 3 * manifest.sam.size * manifest.sam.size))
+    const samPixels = pool.sam(decoded, manifest.sam, new Float32Array(samInput, 0, 3 * manifest.sam.size * manifest.sam.size));
+    if (!request.decoded) {
+      // Given back once both preprocessings are done with them, whatever the outcome.
+      void Promise.allSettled([clipPixels, samPixels]).then(() => this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer));
+    }
+    const sam = samPixels
       .then(async (pixels) => {
         timings.samPreprocess = performance.now() - preprocessStart;
         const samStarted = performance.now();

@@ -57,8 +57,7 @@ try {
       .chat({ ...message.request, signal: controller.signal })
       .then(
         (result) => {
-          const decoded = engine.lastDecoded(message.request.imageHash);
-          port.postMessage({ type: 'result', id: message.id, result, decoded, stats: engine.stats() });
+          port.postMessage({ type: 'result', id: message.id, result, stats: engine.stats() });
         },
         (error: unknown) => port.postMessage({ type: 'error', id: message.id, error: serialise(error), stats: engine.stats() }),
       )

@@ -1,7 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { UserInputError, type UserInputErrorCode } from '../errors.js';
-import { rememberDecoded } from '../workers/decoded-images.js';
 import type { EngineOptions, EngineStats } from './engine.js';
 import { type PackManifest, loadManifest } from './manifest.js';
 import type { ProviderName } from './pack.js';
@@ -25,7 +24,7 @@ export interface ChatEngine {
 type HostMessage =
   | { type: 'ready'; manifest: PackManifest; provider: ProviderName; stats: EngineStats }
   | { type: 'failed'; error: SerialisedError }
-  | { type: 'result'; id: number; result: ChatResult; decoded?: DecodedImage; stats: EngineStats }
+  | { type: 'result'; id: number; result: ChatResult; stats: EngineStats }
   | { type: 'error'; id: number; error: SerialisedError; stats: EngineStats };
 
 function revive(error: SerialisedError): Error {
@@ -70,7 +69,7 @@ async function spawn(init: ThreadInit): Promise<{ worker: Worker; ready: Extract
  */
 export class EngineThread implements ChatEngine {
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (r: ChatResult) => void; reject: (e: Error) => void; hash?: string }>();
+  private readonly pending = new Map<number, { resolve: (r: ChatResult) => void; reject: (e: Error) => void }>();
   private latestStats: EngineStats;
   private worker: Worker;
   /** Set while the current thread is dead; the next chat replaces it. */
@@ -130,7 +129,7 @@ export class EngineThread implements ChatEngine {
     const { signal, decoded: _decoded, ...rest } = request;
     const worker = this.worker;
     return new Promise<ChatResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, hash: request.imageHash });
+      this.pending.set(id, { resolve, reject });
       worker.postMessage({ type: 'chat', id, request: rest } satisfies HostRequest);
       signal?.addEventListener('abort', () => worker.postMessage({ type: 'abort', id } satisfies HostRequest), { once: true });
     });
@@ -155,8 +154,6 @@ export class EngineThread implements ChatEngine {
       waiter.reject(revive(message.error));
       return;
     }
-    // The pixels arrive in shared memory: the overlay renderer reuses them without a copy.
-    if (message.decoded && waiter.hash) rememberDecoded(waiter.hash, message.decoded);
     waiter.resolve(message.result);
   }
 

@@ -6,7 +6,7 @@ import type { DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
 import { scratchSharedBuffer } from './scratch.js';
 import type { MaskSummary } from '../engine/mask.js';
-import type { MaskInput, UserErrorValue } from './tasks.js';
+import type { MaskInput, OverlaySource, UserErrorValue } from './tasks.js';
 import { UserInputError, type UserInputErrorCode } from '../errors.js';
 
 /**
@@ -17,8 +17,9 @@ import { UserInputError, type UserInputErrorCode } from '../errors.js';
 export class PixelPool {
   constructor(private readonly piscina: Piscina) {}
 
-  async decode(bytes: Uint8Array, maxPixels: number): Promise<DecodedImage> {
-    return unwrap(await this.piscina.run({ bytes, maxPixels }, { name: 'decode' }));
+  /** Pixels in shared memory: `into`'s when it is large enough (see tasks.ts). */
+  async decode(bytes: Uint8Array, maxPixels: number, into?: SharedArrayBuffer): Promise<DecodedImage> {
+    return unwrap(await this.piscina.run({ bytes, maxPixels, into }, { name: 'decode' }));
   }
 
   clip(image: DecodedImage, clip: PackManifest['clip']): Promise<Float32Array> {
@@ -68,12 +69,17 @@ export class PixelPool {
     return this.piscina.run(input, { name: 'masks' });
   }
 
-  overlay(
-    image: DecodedImage,
+  /** Decodes `source` on the overlay thread now, so that its overlay finds the pixels ready. */
+  async prepareOverlay(source: OverlaySource): Promise<void> {
+    unwrap(await this.piscina.run(source, { name: 'prepareOverlay' }));
+  }
+
+  async overlay(
+    source: OverlaySource,
     segments: { rle: RleMask; rgb: [number, number, number] }[],
     format: OverlayFormat,
   ): Promise<Omit<RenderedImage, 'data'> & { data: Uint8Array }> {
-    return this.piscina.run({ image, segments, format }, { name: 'overlay' });
+    return unwrap(await this.piscina.run({ source, segments, format }, { name: 'overlay' }));
   }
 }
 

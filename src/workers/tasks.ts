@@ -49,12 +49,15 @@ function moving<T>(value: T, transfer: ArrayBufferLike[]): T {
 }
 
 /**
- * Decoded pixels live in shared memory: the CLIP and SAM tasks (and later the
- * overlay) read them on other threads without a copy each.
+ * Decoded pixels live in shared memory: the CLIP and SAM tasks read them on
+ * other threads without a copy each. `into`, when large enough, is used
+ * instead of a new buffer (the engine hands back the last turn's: fresh
+ * memory costs page faults, see scratch.ts); the result's buffer is whichever
+ * was used.
  */
-export function decode(input: { bytes: Uint8Array; maxPixels: number }): Promise<DecodedImage | UserErrorValue> {
+export function decode(input: { bytes: Uint8Array; maxPixels: number; into?: SharedArrayBuffer }): Promise<DecodedImage | UserErrorValue> {
   return guarded(async () => {
-    const shared = await decodeToShared(input.bytes, input.maxPixels);
+    const shared = await decodeToShared(input.bytes, input.maxPixels, input.into);
     // sharp's output (6 MB for a 1080p photo) is garbage now, but V8 frees such
     // native buffers only at its next collection, many decodes later; until then
     // every decode writes fresh memory, ~1500 page faults (~23 ms of a 35 ms
@@ -65,9 +68,10 @@ export function decode(input: { bytes: Uint8Array; maxPixels: number }): Promise
   });
 }
 
-async function decodeToShared(bytes: Uint8Array, maxPixels: number): Promise<DecodedImage> {
+async function decodeToShared(bytes: Uint8Array, maxPixels: number, into: SharedArrayBuffer | undefined): Promise<DecodedImage> {
   const image = await decodeImage(bytes, { maxPixels });
-  const shared = new Uint8Array(new SharedArrayBuffer(image.data.byteLength));
+  const size = image.data.byteLength;
+  const shared = new Uint8Array(into && into.byteLength >= size ? into : new SharedArrayBuffer(size), 0, size);
   shared.set(image.data);
   return { width: image.width, height: image.height, data: shared };
 }
@@ -102,25 +106,61 @@ export function masks(input: MaskInput): MaskSummary[] {
   return maskSummariesFromLowRes(input.lowRes, input.count, input.lowSize, input.samSize, input.resized, input.original);
 }
 
+/** An image to draw on, by content: the overlay thread decodes it itself (see overlayPixels). */
+export interface OverlaySource {
+  bytes: Uint8Array;
+  /** sha256 of `bytes`: names the pixels kept for the next overlay. */
+  hash: string;
+  maxPixels: number;
+}
+
+/**
+ * The pixels of the last image drawn on, kept for the next overlay of the same
+ * conversation (follow-ups draw on the same image). One image per thread, so
+ * an idle thread holds one decoded photo at most until it exits.
+ */
+let lastPixels: { hash: string; image: DecodedImage } | undefined;
+
+async function overlayPixels(source: OverlaySource): Promise<DecodedImage> {
+  if (lastPixels?.hash === source.hash) return lastPixels.image;
+  lastPixels = undefined;
+  // The previous image is garbage now: free it before decoding into new memory (see decode()).
+  collectYoungGarbage();
+  const image = await decodeImage(source.bytes, { maxPixels: source.maxPixels });
+  lastPixels = { hash: source.hash, image };
+  return image;
+}
+
+/** Decodes `source` ahead of its overlay (while the engine works on the turn). */
+export function prepareOverlay(source: OverlaySource): Promise<UserErrorValue | undefined> {
+  return guarded(async () => {
+    await overlayPixels(source);
+    return undefined;
+  });
+}
+
 export async function overlay(input: {
-  image: DecodedImage;
+  source: OverlaySource;
   segments: { rle: RleMask; rgb: [number, number, number] }[];
   format: OverlayFormat;
 }) {
-  const pixels = input.image.width * input.image.height;
-  const maskMemory = overlayMasks.take(pixels * input.segments.length);
-  try {
-    const rendered = await renderOverlay(
-      input.image,
-      input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb })),
-      { format: input.format },
-    );
-    // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
-    const data = new Uint8Array(rendered.data);
-    return moving({ ...rendered, data }, [data.buffer]);
-  } finally {
-    overlayMasks.give(maskMemory);
-  }
+  return guarded(async () => {
+    const image = await overlayPixels(input.source);
+    const pixels = image.width * image.height;
+    const maskMemory = overlayMasks.take(pixels * input.segments.length);
+    try {
+      const rendered = await renderOverlay(
+        image,
+        input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb })),
+        { format: input.format },
+      );
+      // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
+      const data = new Uint8Array(rendered.data);
+      return moving({ ...rendered, data }, [data.buffer]);
+    } finally {
+      overlayMasks.give(maskMemory);
+    }
+  });
 }
 
 /** The decoded masks of an overlay, reused from one overlay to the next (see scratch.ts). */
