@@ -94,6 +94,17 @@ describe('renderOverlay', () => {
     expect(at(29, 15)).toEqual(red);
   });
 
+  it('draws the same with the boxes given as without them', async () => {
+    const masks = [
+      { mask: rectMask(10, 10, 50, 40), rgb: segmentColour(0).rgb },
+      { mask: rectMask(30, 20, 100, 70), rgb: segmentColour(1).rgb },
+    ];
+    const boxed = masks.map((m, i) => ({ ...m, bbox: (i === 0 ? [10, 10, 40, 30] : [30, 20, 70, 50]) as [number, number, number, number] }));
+    const plain = await rawPixels((await renderOverlay(flatImage(), masks)).data);
+    const withBoxes = await rawPixels((await renderOverlay(flatImage(), boxed)).data);
+    expect(withBoxes.data.equals(plain.data)).toBe(true);
+  });
+
   it('starts every overlay from its own image: nothing of an earlier, larger one shows through', async () => {
     const big = { width: 300, height: 200, data: new Uint8Array(300 * 200 * 3).fill(7) };
     const full = { width: 300, height: 200, data: new Uint8Array(300 * 200).fill(1) };

@@ -37,7 +37,7 @@ export async function overlayImage(
   segments: readonly ReplySegment[],
   options: { format: OverlayFormat; maxBytes?: number },
 ): Promise<ReplyImage> {
-  const masks = segments.map((s) => ({ rle: s.rle, rgb: s.colour.rgb }));
+  const masks = segments.map((s) => ({ rle: s.rle, rgb: s.colour.rgb, bbox: s.bbox }));
   let rendered = await pool.overlay(image, masks, options.format);
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
   if (rendered.data.length > maxBytes && options.format !== 'jpeg') {

@@ -10,12 +10,6 @@ import { type KvBackend, type StoreOptions, idleMs, openKvBackend } from './back
 export interface ImageStore {
   /** Stores the file once however often it is put; returns its sha256 hex. The caller must not change `bytes` afterwards. */
   put(bytes: Uint8Array): Promise<string>;
-  /**
-   * put() in two steps: resolves once the image can be read back by get() in
-   * this process, with `stored` settling when it is in the store proper (and
-   * readable by other processes). A failed write forgets the image here too.
-   */
-  stage(bytes: Uint8Array): Promise<{ hash: string; stored: Promise<void> }>;
   /** The exact bytes that were put (not to be changed), or undefined when unknown or expired. */
   get(hash: string): Promise<Uint8Array | undefined>;
   /** Whether the image is still stored, without decoding it. */
@@ -71,48 +65,24 @@ export async function createImageStore(target: string | KvBackend, options: Stor
     ttlAutopurge: true,
   });
 
-  const write = async (hash: string, bytes: Uint8Array) => {
-    const key = IMAGES + hash;
-    await backend.withLock(key, async () => {
-      const existing = await backend.getEntry<string>(key);
-      if (existing !== undefined && !stale(existing.expires)) return;
-      await backend.set(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), ttl);
-    });
-  };
-  /**
-   * Writes in flight, with their bytes: readable here until written whatever the
-   * memory above evicts, and a second stage() of the same bytes waits for the same write.
-   */
-  const writing = new Map<string, { bytes: Uint8Array; stored: Promise<void> }>();
-
-  const stage = async (bytes: Uint8Array) => {
-    if (bytes.byteLength === 0) throw new UserInputError('The image file is empty.', 'image_empty');
-    const hash = await sha256HexAsync(bytes);
-    const pending = writing.get(hash);
-    if (pending) return { hash, stored: pending.stored };
-    if (recent.has(hash)) return { hash, stored: Promise.resolve() };
-    const stored = write(hash, bytes)
-      .then(() => {
-        recent.set(hash, bytes);
-      })
-      .finally(() => writing.delete(hash));
-    stored.catch(() => undefined); // the caller's to await; never an unhandled rejection here
-    writing.set(hash, { bytes, stored });
-    return { hash, stored };
-  };
-
   return {
-    stage,
-
     async put(bytes) {
-      const { hash, stored } = await stage(bytes);
-      await stored;
+      if (bytes.byteLength === 0) throw new UserInputError('The image file is empty.', 'image_empty');
+      const hash = await sha256HexAsync(bytes);
+      if (recent.has(hash)) return hash;
+      const key = IMAGES + hash;
+      await backend.withLock(key, async () => {
+        const existing = await backend.getEntry<string>(key);
+        if (existing !== undefined && !stale(existing.expires)) return;
+        await backend.set(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), ttl);
+      });
+      recent.set(hash, bytes);
       return hash;
     },
 
     async get(hash) {
       if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
-      const remembered = writing.get(hash)?.bytes ?? recent.get(hash);
+      const remembered = recent.get(hash);
       if (remembered) return remembered;
       const key = IMAGES + hash;
       const entry = await backend.getEntry<string>(key);
@@ -127,7 +97,7 @@ export async function createImageStore(target: string | KvBackend, options: Stor
     },
 
     async has(hash) {
-      return /^[0-9a-f]{64}$/.test(hash) && (writing.has(hash) || recent.has(hash) || (await backend.getEntry<string>(IMAGES + hash)) !== undefined);
+      return /^[0-9a-f]{64}$/.test(hash) && (recent.has(hash) || (await backend.getEntry<string>(IMAGES + hash)) !== undefined);
     },
 
     async close() {

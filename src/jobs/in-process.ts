@@ -45,8 +45,6 @@ export class InProcessQueue<In, Out> implements JobQueue<In, Out> {
     this.concurrency = concurrency;
   }
 
-  readonly inProcess = true;
-
   get size(): number {
     return this.waiting.length;
   }

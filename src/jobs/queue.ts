@@ -48,12 +48,6 @@ export interface JobQueue<In, Out> {
    * `result` instead, so callers should treat both the same way.
    */
   submit(payload: In, options?: SubmitOptions): SubmittedJob<Out>;
-  /**
-   * True when handlers run in this process: they can read what this process
-   * has staged but not yet stored (ImageStore.stage), so a job need not wait
-   * for the image write. A queue feeding other hosts must say false.
-   */
-  readonly inProcess: boolean;
   /** Jobs waiting to start (what maxQueue limits). */
   readonly size: number;
   /** Jobs running now, including cancelled ones whose handler has not returned yet. */

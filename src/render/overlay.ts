@@ -6,7 +6,7 @@
  */
 import sharp from 'sharp';
 import { maskStats } from '../engine/mask.js';
-import type { BinaryMask, DecodedImage } from '../engine/types.js';
+import type { BinaryMask, BoundingBox, DecodedImage } from '../engine/types.js';
 import { scratchArrayBuffer } from '../workers/scratch.js';
 
 export type OverlayFormat = 'png' | 'jpeg' | 'webp';
@@ -14,6 +14,8 @@ export type OverlayFormat = 'png' | 'jpeg' | 'webp';
 export interface OverlaySegment {
   mask: BinaryMask;
   rgb: [number, number, number];
+  /** The mask's box when already known (it saves a pass over the mask); [0, 0, 0, 0] when empty. */
+  bbox?: BoundingBox;
 }
 
 export interface OverlayOptions {
@@ -68,20 +70,38 @@ async function drawAndEncode(
   quality: number,
 ): Promise<Buffer> {
   const thickness = contourWidth(width, height);
-  const contours: { band: Uint8Array; box: [number, number, number, number]; rgb: [number, number, number] }[] = [];
-  for (const { mask, rgb } of masks) {
+  const drawn: { mask: BinaryMask; box: BoundingBox; rgb: [number, number, number] }[] = [];
+  for (const { mask, rgb, bbox } of masks) {
     if (mask.width !== width || mask.height !== height) {
       throw new Error(`Overlay: a ${mask.width}x${mask.height} mask on a ${width}x${height} image`);
     }
-    const { area, bbox } = maskStats(mask);
-    if (area === 0) continue;
-    blendMask(out, width, mask.data, bbox, rgb);
-    contours.push({ band: contourBand(mask, bbox, thickness), box: bbox, rgb });
+    const box = bbox ?? maskStats(mask).bbox;
+    if (box[2] === 0 || box[3] === 0) continue;
+    drawn.push({ mask, box, rgb });
   }
-  // Contours last, so a later segment's fill does not wash out an earlier outline.
-  for (const { band, box, rgb } of contours) paintBand(out, width, band, box, rgb);
+  // The contour bands (one per mask, box-sized) and the erosion's scratch row flags, in reused memory.
+  const bandBytes = drawn.reduce((n, { box }) => n + box[2] * box[3], 0);
+  const largest = drawn.reduce((n, { box }) => Math.max(n, box[2] * box[3]), 0);
+  const memory = contourMemory.take(bandBytes + largest);
+  try {
+    const upOk = new Uint8Array(memory, bandBytes, largest);
+    let at = 0;
+    const contours = drawn.map(({ mask, box, rgb }) => {
+      blendMask(out, width, mask.data, box, rgb);
+      const band = new Uint8Array(memory, at, box[2] * box[3]);
+      at += band.length;
+      contourBand(mask, box, thickness, band, upOk);
+      return { band, box, rgb };
+    });
+    // Contours last, so a later segment's fill does not wash out an earlier outline.
+    for (const { band, box, rgb } of contours) paintBand(out, width, band, box, rgb);
+  } finally {
+    contourMemory.give(memory);
+  }
   return encode(out, width, height, format, quality);
 }
+
+const contourMemory = scratchArrayBuffer();
 
 /** An 8-bit greyscale PNG of the mask: 255 inside, 0 outside. */
 export async function renderMaskPng(mask: BinaryMask): Promise<Buffer> {
@@ -105,17 +125,16 @@ function blendMask(out: Uint8Array, width: number, data: Uint8Array, [bx, by, bw
 }
 
 /**
- * Mask pixels within `t` pixels (Chebyshev) of a pixel outside the mask, as a
- * bbox-sized bitmap: the mask minus its erosion by a (2t+1)^2 square, done as
+ * Mask pixels within `t` pixels (Chebyshev) of a pixel outside the mask, into
+ * `inner` as a bbox-sized bitmap: the mask minus its erosion by a (2t+1)^2 square, done as
  * separable run-length passes that all walk rows (column walks thrash the cache
  * on large images). The image border does not count as outside, so a mask cut
  * by the frame gets no outline along it.
  */
-function contourBand(mask: BinaryMask, [bx, by, bw, bh]: number[], t: number): Uint8Array {
+function contourBand(mask: BinaryMask, [bx, by, bw, bh]: number[], t: number, inner: Uint8Array, upOk: Uint8Array): void {
   const { width: W, height: H, data } = mask;
   const FAR = 1 << 30;
-  // inner: eroded horizontally, later overwritten in place by the band.
-  const inner = new Uint8Array(bw * bh);
+  // inner (bw x bh, any content): eroded horizontally, later overwritten in place by the band.
   const runs = new Int32Array(bw);
   for (let y = 0; y < bh; y++) {
     const row = (by + y) * W + bx;
@@ -128,8 +147,7 @@ function contourBand(mask: BinaryMask, [bx, by, bw, bh]: number[], t: number): U
       inner[o + x] = run > t && runs[x]! > t ? 1 : 0;
     }
   }
-  // Top-down: is the run of `inner` ending here (from above) longer than t?
-  const upOk = new Uint8Array(bw * bh);
+  // Top-down: is the run of `inner` ending here (from above) longer than t? (upOk: any content, at least bw x bh)
   runs.fill(by === 0 ? FAR : 0);
   for (let y = 0; y < bh; y++) {
     const o = y * bw;
@@ -151,7 +169,6 @@ function contourBand(mask: BinaryMask, [bx, by, bw, bh]: number[], t: number): U
       inner[o + x] = !eroded && data[row + x] !== 0 ? 1 : 0;
     }
   }
-  return inner;
 }
 
 function paintBand(out: Uint8Array, width: number, band: Uint8Array, [bx, by, bw, bh]: number[], [r, g, b]: number[]): void {

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { Piscina } from 'piscina';
 import type { PackManifest } from '../engine/manifest.js';
 import { samResizeShape } from '../engine/preprocess.js';
-import type { DecodedImage, RleMask } from '../engine/types.js';
+import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
 import { scratchSharedBuffer } from './scratch.js';
 import type { MaskSummary } from '../engine/mask.js';
@@ -76,7 +76,7 @@ export class PixelPool {
 
   async overlay(
     source: OverlaySource,
-    segments: { rle: RleMask; rgb: [number, number, number] }[],
+    segments: { rle: RleMask; rgb: [number, number, number]; bbox: BoundingBox }[],
     format: OverlayFormat,
   ): Promise<Omit<RenderedImage, 'data'> & { data: Uint8Array }> {
     return unwrap(await this.piscina.run({ source, segments, format }, { name: 'overlay' }));

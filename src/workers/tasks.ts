@@ -14,7 +14,7 @@ import { decodeRle } from '../engine/mask.js';
 import type { MaskSummary } from '../engine/mask.js';
 import { maskSummariesFromLowRes } from '../engine/postprocess.js';
 import { clipPixelValues, samPixelRows } from '../engine/preprocess.js';
-import type { DecodedImage, RleMask } from '../engine/types.js';
+import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
 import { scratchArrayBuffer } from './scratch.js';
 
@@ -141,7 +141,7 @@ export function prepareOverlay(source: OverlaySource): Promise<UserErrorValue | 
 
 export async function overlay(input: {
   source: OverlaySource;
-  segments: { rle: RleMask; rgb: [number, number, number] }[];
+  segments: { rle: RleMask; rgb: [number, number, number]; bbox: BoundingBox }[];
   format: OverlayFormat;
 }) {
   return guarded(async () => {
@@ -151,7 +151,7 @@ export async function overlay(input: {
     try {
       const rendered = await renderOverlay(
         image,
-        input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb })),
+        input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb, bbox: s.bbox })),
         { format: input.format },
       );
       // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
