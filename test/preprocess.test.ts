@@ -175,6 +175,29 @@ describe('samPixelValues', () => {
   });
 });
 
+describe('CLIP pixel values in parts', () => {
+  it('are bit for bit the same whether computed whole or as row bands on two threads', async () => {
+    const { acquirePixelPool } = await import('../src/workers/pool.js');
+    const { clipPixelValues } = await import('../src/engine/preprocess.js');
+    const clip = { size: 224, mean: [0.48145466, 0.4578275, 0.40821073] as [number, number, number], std: [0.26862954, 0.26130258, 0.27577711] as [number, number, number], resample: 'bicubic' as const };
+    const { pool, release } = acquirePixelPool(2);
+    try {
+      for (const [width, height] of [[701, 433], [300, 900], [100, 90]] as const) {
+        const data = new Uint8Array(width * height * 3);
+        for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+        const image = { width, height, data };
+        const whole = await clipPixelValues(image, clip);
+        for (const parts of [2, 3]) {
+          const split = await pool.clip(image, clip, parts);
+          expect(Buffer.from(split.buffer).equals(Buffer.from(whole.buffer))).toBe(true);
+        }
+      }
+    } finally {
+      await release();
+    }
+  });
+});
+
 describe('SAM pixel values in parts', () => {
   it('are bit for bit the same whether computed whole or as row bands on two threads, into a reused buffer', async () => {
     const { acquirePixelPool } = await import('../src/workers/pool.js');

@@ -34,22 +34,32 @@ export function samResizeShape(width: number, height: number, size: number): Siz
 
 /** CLIP `pixel_values`: resize, centre crop, /255, normalise; CHW float32 of 3 x size x size. */
 export async function clipPixelValues(image: DecodedImage, clip: PackManifest['clip']): Promise<Float32Array> {
+  const out = new Float32Array(3 * clip.size * clip.size);
+  clipPixelRows(image, clip, out, 0, clip.size);
+  return out;
+}
+
+/**
+ * Rows [from, to) of CLIP's pixel values into `out` (3 x size x size). As with
+ * SAM's, every row is computed independently, so threads can share the work
+ * and the result is the same, bit for bit.
+ */
+export function clipPixelRows(image: DecodedImage, clip: PackManifest['clip'], out: Float32Array, from: number, to: number): void {
   const { size } = clip;
+  if (!(from >= 0 && from < to && to <= size)) throw new Error(`CLIP rows ${from}..${to} are outside 0..${size}`);
   const resized = clipResizeShape(image.width, image.height, size);
   // HF center_crop: top = (h - size) // 2; only the cropped window is ever computed.
   const window = {
     left: Math.floor((resized.width - size) / 2),
-    top: Math.floor((resized.height - size) / 2),
+    top: Math.floor((resized.height - size) / 2) + from,
     width: size,
-    height: size,
+    height: to - from,
   };
   const rgb = resizeRgb(image, resized.width, resized.height, clip.resample, window);
   // HF rescales in float64 then casts to float32, and normalises in float32.
   const scale = 1 / 255;
   const luts = channelLuts(clip.mean, clip.std, (v) => Math.fround(v * scale));
-  const out = new Float32Array(3 * size * size);
-  toPlanes(rgb, size, size, luts, out, size);
-  return out;
+  toPlanes(rgb, size, to - from, luts, out, size, from);
 }
 
 /**

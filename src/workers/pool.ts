@@ -22,8 +22,15 @@ export class PixelPool {
     return unwrap(await this.piscina.run({ bytes, maxPixels, into }, { name: 'decode' }));
   }
 
-  clip(image: DecodedImage, clip: PackManifest['clip']): Promise<Float32Array> {
-    return this.piscina.run({ image, clip }, { name: 'clip' });
+  /**
+   * CLIP pixel values, in `parts` row bands on as many threads: the LLM waits
+   * for them, so they are queued before SAM's bands and finish first.
+   */
+  async clip(image: DecodedImage, clip: PackManifest['clip'], parts = 2): Promise<Float32Array> {
+    const shared = new Float32Array(new SharedArrayBuffer(3 * clip.size * clip.size * 4));
+    await settledBands(clip.size, parts, (from, to) => this.piscina.run({ image, clip, out: shared, from, to }, { name: 'clipRows' }));
+    // onnxruntime-node refuses tensors over shared memory (600 KB: a copy is nothing).
+    return shared.slice();
   }
 
   /** The SAM bands' shared output, reused turn after turn (see scratch.ts). */
@@ -42,15 +49,7 @@ export class PixelPool {
     try {
       const out = new Float32Array(shared, 0, 3 * planeSize);
       const rows = samResizeShape(image.width, image.height, sam.size).height;
-      const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((rows * i) / parts));
-      // Settled, not all(): a failed band must not hand the buffer back while another still writes it.
-      const bands = await Promise.allSettled(
-        bounds.slice(0, -1).map((from, i) =>
-          from < bounds[i + 1]! ? this.piscina.run({ image, sam, out, from, to: bounds[i + 1] }, { name: 'samRows' }) : undefined,
-        ),
-      );
-      const failed = bands.find((band) => band.status === 'rejected');
-      if (failed) throw failed.reason;
+      await settledBands(rows, parts, (from, to) => this.piscina.run({ image, sam, out, from, to }, { name: 'samRows' }));
       // onnxruntime-node refuses tensors over shared memory, hence the copy
       // (~2 ms into warm memory); the rows below the image are padding.
       const filled = rows * sam.size;
@@ -81,6 +80,17 @@ export class PixelPool {
   ): Promise<Omit<RenderedImage, 'data'> & { data: Uint8Array }> {
     return unwrap(await this.piscina.run({ source, segments, format }, { name: 'overlay' }));
   }
+}
+
+/**
+ * Runs `band` over [0, rows) cut in `parts`, and settles only when every band
+ * has: a failed band must not let the caller reuse a buffer another still writes.
+ */
+async function settledBands(rows: number, parts: number, band: (from: number, to: number) => Promise<unknown>): Promise<void> {
+  const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((rows * i) / parts));
+  const results = await Promise.allSettled(bounds.slice(0, -1).map((from, i) => (from < bounds[i + 1]! ? band(from, bounds[i + 1]!) : undefined)));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Throws again, as a UserInputError, what a task handed back as one (see tasks.ts). */

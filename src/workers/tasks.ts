@@ -13,7 +13,7 @@ import type { PackManifest } from '../engine/manifest.js';
 import { decodeRle } from '../engine/mask.js';
 import type { MaskSummary } from '../engine/mask.js';
 import { maskSummariesFromLowRes } from '../engine/postprocess.js';
-import { clipPixelValues, samPixelRows } from '../engine/preprocess.js';
+import { clipPixelRows, samPixelRows } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
 import { scratchArrayBuffer } from './scratch.js';
@@ -83,9 +83,9 @@ const collectYoungGarbage: () => void = (() => {
   return () => gc({ type: 'minor' });
 })();
 
-export async function clip(input: { image: DecodedImage; clip: PackManifest['clip'] }): Promise<Float32Array> {
-  const values = await clipPixelValues(input.image, input.clip);
-  return moving(values, [values.buffer]);
+/** Rows [from, to) of CLIP's pixel values, written into `out` (shared memory). */
+export function clipRows(input: { image: DecodedImage; clip: PackManifest['clip']; out: Float32Array; from: number; to: number }): void {
+  clipPixelRows(input.image, input.clip, input.out, input.from, input.to);
 }
 
 /** Rows [from, to) of SAM's pixel values, written into `out` (shared memory). */
