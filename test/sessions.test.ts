@@ -183,16 +183,16 @@ function storeSuite(name: string, url: () => string, options: { nativeExpiry: bo
       let reads = 0;
       const counting: KvBackend = new Proxy(backend, {
         get(target, property, receiver) {
-          if (property === 'set') {
-            return (...args: Parameters<KvBackend['set']>) => {
+          if (property === 'setBytes') {
+            return (...args: Parameters<KvBackend['setBytes']>) => {
               writes++;
-              return target.set(...args);
+              return target.setBytes(...args);
             };
           }
-          if (property === 'getEntry') {
+          if (property === 'getBytes') {
             return (key: string) => {
               reads++;
-              return target.getEntry(key);
+              return target.getBytes(key);
             };
           }
           const value: unknown = Reflect.get(target, property, receiver);

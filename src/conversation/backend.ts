@@ -20,6 +20,13 @@ export interface KvBackend {
   get<T>(key: string): Promise<T | undefined>;
   /** One write of the whole value: readers see the old value or the new one, never a mix. */
   set(key: string, value: unknown, ttlMs: number): Promise<void>;
+  /**
+   * Binary values (image files), kept apart from the JSON ones: stored as
+   * bytes where the store can (SQLite), so a photo costs no base64 and no
+   * JSON on this thread.
+   */
+  getBytes(key: string): Promise<{ value: Uint8Array; expires: number | undefined } | undefined>;
+  setBytes(key: string, value: Uint8Array, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
   /** Atomically claims `key` for `ttlMs`; true only for the first claimer (across processes on Redis). */
   claim(key: string, ttlMs: number): Promise<boolean>;
@@ -53,6 +60,8 @@ export async function openKvBackend(url: string, field = 'store.url'): Promise<K
 
 // Expired rows are only dropped by keyv when read; sweep the rest so the file does not grow forever.
 const SWEEP_INTERVAL_MS = 10 * 60_000;
+/** SQLite's table for binary values (keyv's holds JSON text only). */
+const BYTES_TABLE = 'lisa_bytes';
 const LOCK_TTL_MS = 10_000;
 const LOCK_WAIT_MS = 15_000;
 
@@ -71,6 +80,7 @@ async function openSqlite(url: string, field: string): Promise<KvBackend> {
       `DELETE FROM ${adapter.opts.table} WHERE json_valid(value) AND json_extract(value, '$.expires') < ?`,
       Date.now(),
     );
+    await adapter.query(`DELETE FROM ${BYTES_TABLE} WHERE expires < ?`, Date.now());
   };
   try {
     // Write-ahead log, synced at checkpoints rather than on every commit: a turn's
@@ -81,6 +91,7 @@ async function openSqlite(url: string, field: string): Promise<KvBackend> {
       await adapter.query('PRAGMA journal_mode = WAL');
       await adapter.query('PRAGMA synchronous = NORMAL');
     }
+    await adapter.query(`CREATE TABLE IF NOT EXISTS ${BYTES_TABLE} (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires INTEGER NOT NULL)`);
     await sweep();
   } catch (error) {
     throw new Error(`${field}: cannot open SQLite database ${absolute}: ${(error as Error).message}`, { cause: error });
@@ -93,6 +104,20 @@ async function openSqlite(url: string, field: string): Promise<KvBackend> {
 
   const locks = new LocalLocks();
   return new KeyvBackend('sqlite', keyv, locks, {
+    getBytes: async (key) => {
+      const rows = (await adapter.query(`SELECT value, expires FROM ${BYTES_TABLE} WHERE key = ?`, key)) as { value: Buffer; expires: number }[];
+      const row = rows[0];
+      if (!row || row.expires <= Date.now()) return undefined;
+      return { value: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength), expires: row.expires };
+    },
+    setBytes: async (key, value, ttlMs) => {
+      await adapter.query(
+        `INSERT INTO ${BYTES_TABLE} (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires`,
+        key,
+        Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+        Date.now() + ttlMs,
+      );
+    },
     claim: (key, ttlMs) =>
       locks.run(key, async () => {
         if ((await keyv.getRaw(key)) !== undefined) return false;
@@ -133,6 +158,17 @@ async function openRedis(url: string, field: string): Promise<KvBackend> {
     'OK';
 
   return new KeyvBackend('redis', keyv, new LocalLocks(), {
+    // Base64 text through keyv: node-redis hands values back as strings unless asked per command.
+    getBytes: async (key) => {
+      const raw = await keyv.getRaw<string>(key);
+      if (raw === undefined || typeof raw.value !== 'string') return undefined;
+      const buffer = Buffer.from(raw.value, 'base64');
+      return { value: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), expires: raw.expires ?? undefined };
+    },
+    setBytes: async (key, value, ttlMs) => {
+      const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+      if (!(await keyv.set(key, text, ttlMs))) throw new Error(`store write failed for ${key}`);
+    },
     claim,
     lock: async (key, fn) => {
       const lockKey = `locks:${key}`;
@@ -161,6 +197,8 @@ async function openRedis(url: string, field: string): Promise<KvBackend> {
 }
 
 interface Specifics {
+  getBytes: KvBackend['getBytes'];
+  setBytes: KvBackend['setBytes'];
   claim(key: string, ttlMs: number): Promise<boolean>;
   /** The cross-process part of a lock; the in-process mutex is taken first. */
   lock<T>(key: string, fn: () => Promise<T>): Promise<T>;
@@ -189,6 +227,14 @@ class KeyvBackend implements KvBackend {
 
   async set(key: string, value: unknown, ttlMs: number): Promise<void> {
     if (!(await this.keyv.set(key, value, ttlMs))) throw new Error(`store write failed for ${key}`);
+  }
+
+  getBytes(key: string) {
+    return this.specifics.getBytes(key);
+  }
+
+  setBytes(key: string, value: Uint8Array, ttlMs: number) {
+    return this.specifics.setBytes(key, value, ttlMs);
   }
 
   async delete(key: string): Promise<void> {
