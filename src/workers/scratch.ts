@@ -12,15 +12,19 @@
  */
 export class ScratchBuffer<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer> {
   private idle: B | undefined;
+  private dropTimer: NodeJS.Timeout | undefined;
 
   /**
    * @param allocate makes a buffer of exactly this many bytes
    * @param keepBytes buffers larger than this are dropped on return, not kept
    *   (a one-off huge image should not pin its memory for good)
+   * @param keepMs an idle buffer is dropped after this long unused, like the
+   *   pixel threads (pool.ts): an idle server holds no pixel memory for long
    */
   constructor(
     private readonly allocate: (bytes: number) => B,
     private readonly keepBytes = 64 * 2 ** 20,
+    private readonly keepMs = 10 * 60_000,
   ) {}
 
   /** A buffer of at least `bytes`, owned by the caller until give() (or forever: it may just be dropped). */
@@ -38,6 +42,9 @@ export class ScratchBuffer<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuff
     // A transferred ArrayBuffer reads as 0 bytes: nothing left to keep.
     if (buffer.byteLength === 0 || buffer.byteLength > this.keepBytes) return;
     if (!this.idle || this.idle.byteLength < buffer.byteLength) this.idle = buffer;
+    clearTimeout(this.dropTimer);
+    this.dropTimer = setTimeout(() => (this.idle = undefined), this.keepMs);
+    this.dropTimer.unref();
   }
 }
 

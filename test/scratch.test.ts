@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ScratchBuffer, scratchArrayBuffer } from '../src/workers/scratch.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('ScratchBuffer', () => {
+  it('hands the same memory back turn after turn, and a new buffer while it is taken', () => {
+    const scratch = scratchArrayBuffer();
+    const first = scratch.take(1000);
+    const meanwhile = scratch.take(10);
+    expect(meanwhile).not.toBe(first);
+    scratch.give(first);
+    expect(scratch.take(800)).toBe(first);
+  });
+
+  it('allocates anew when the kept buffer is too small, and keeps the larger one', () => {
+    const scratch = scratchArrayBuffer();
+    const small = scratch.take(100);
+    scratch.give(small);
+    const large = scratch.take(200);
+    expect(large).not.toBe(small);
+    expect(large.byteLength).toBe(200);
+    scratch.give(large);
+    scratch.give(small);
+    expect(scratch.take(150)).toBe(large);
+  });
+
+  it('keeps neither buffers over its size limit nor transferred ones', () => {
+    const scratch = scratchArrayBuffer(1000);
+    const huge = scratch.take(2000);
+    scratch.give(huge);
+    expect(scratch.take(2000)).not.toBe(huge);
+    const moved = scratch.take(100);
+    structuredClone(moved, { transfer: [moved] });
+    scratch.give(moved);
+    expect(scratch.take(1).byteLength).toBe(1);
+  });
+
+  it('lets go of an idle buffer after the keep time', () => {
+    vi.useFakeTimers();
+    const scratch = new ScratchBuffer((bytes) => new ArrayBuffer(bytes), 1e9, 60_000);
+    const buffer = scratch.take(100);
+    scratch.give(buffer);
+    vi.advanceTimersByTime(59_000);
+    const again = scratch.take(100);
+    expect(again).toBe(buffer);
+    scratch.give(again);
+    vi.advanceTimersByTime(60_001);
+    expect(scratch.take(100)).not.toBe(buffer);
+  });
+});
