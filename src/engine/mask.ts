@@ -52,12 +52,23 @@ export function maskUnion(masks: readonly BinaryMask[], width?: number, height?:
 
 /** Run lengths in column-major (Fortran) order, starting with a run of zeros (pycocotools rleEncode). */
 export function maskRunLengths(mask: BinaryMask): number[] {
+  return columnScan(mask).counts;
+}
+
+/** One column-major pass: the run lengths, and the extent of the ones (min > max when there are none). */
+function columnScan(mask: BinaryMask) {
   const { width: w, height: h, data } = mask;
   const counts: number[] = [];
   let current = 0;
   let run = 0;
+  let minX = w;
+  let maxX = -1;
+  let minY = h;
+  let maxY = -1;
   for (let x = 0; x < w; x++) {
-    for (let i = x, end = x + h * w; i < end; i += w) {
+    let first = -1;
+    let last = -1;
+    for (let y = 0, i = x; y < h; y++, i += w) {
       const v = data[i] !== 0 ? 1 : 0;
       if (v !== current) {
         counts.push(run);
@@ -65,10 +76,19 @@ export function maskRunLengths(mask: BinaryMask): number[] {
         current = v;
       }
       run++;
+      if (v) {
+        if (first < 0) first = y;
+        last = y;
+      }
     }
+    if (first < 0) continue;
+    if (minX > x) minX = x;
+    maxX = x;
+    if (first < minY) minY = first;
+    if (last > maxY) maxY = last;
   }
   counts.push(run);
-  return counts;
+  return { counts, minX, maxX, minY, maxY };
 }
 
 /**
@@ -126,41 +146,11 @@ export interface MaskSummary {
 
 /** encodeRle() and maskStats() in one column-major pass. */
 export function summariseMask(mask: BinaryMask): MaskSummary {
-  const { width: w, height: h, data } = mask;
-  const counts: number[] = [];
-  let current = 0;
-  let run = 0;
-  let minX = w;
-  let maxX = -1;
-  let minY = h;
-  let maxY = -1;
-  for (let x = 0; x < w; x++) {
-    let first = -1;
-    let last = -1;
-    for (let y = 0, i = x; y < h; y++, i += w) {
-      const v = data[i] !== 0 ? 1 : 0;
-      if (v !== current) {
-        counts.push(run);
-        run = 0;
-        current = v;
-      }
-      run++;
-      if (v) {
-        if (first < 0) first = y;
-        last = y;
-      }
-    }
-    if (first < 0) continue;
-    if (minX > x) minX = x;
-    maxX = x;
-    if (first < minY) minY = first;
-    if (last > maxY) maxY = last;
-  }
-  counts.push(run);
+  const { counts, minX, maxX, minY, maxY } = columnScan(mask);
   let area = 0;
   for (let i = 1; i < counts.length; i += 2) area += counts[i]!;
   const bbox: BoundingBox = area === 0 ? [0, 0, 0, 0] : [minX, minY, maxX - minX + 1, maxY - minY + 1];
-  return { rle: { size: [h, w], counts: countsToString(counts) }, area, bbox };
+  return { rle: { size: [mask.height, mask.width], counts: countsToString(counts) }, area, bbox };
 }
 
 /** COCO compressed RLE of a mask. */
