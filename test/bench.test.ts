@@ -115,6 +115,7 @@ describe('lisa-bot bench --json', () => {
     expect(photo.followUpRatio).toEqual(expect.any(Number));
     expect(Object.keys(photo.hostSteps).sort()).toEqual(['imageDecode', 'overlay.jpeg', 'overlay.png', 'overlay.webp']);
     expect(Object.keys(photo.eventLoopDelay).sort()).toEqual(['max', 'p50', 'p99', 'samples']);
+    expect(photo.pageFaultsPerTurn).toBeGreaterThan(0);
 
     const load = result.concurrent;
     expect(load).toMatchObject({ concurrency: 2, turnsPerConversation: 2, turnsPerSecond: expect.any(Number) });

@@ -57,7 +57,7 @@ export function formatReport(result: BenchResult): string {
     if (image.followUpRatio !== undefined) lines.push(`  follow-up / first turn (median wall): ${image.followUpRatio.toFixed(2)}`);
     const steps = Object.entries(image.hostSteps).map(([k, v]) => `${k} ${ms(v.median)}/${ms(v.p95)}`);
     if (steps.length > 0) lines.push(`  host steps alone (median/p95 ms): ${steps.join(' · ')}`);
-    lines.push(`  event loop delay: ${loop(image.eventLoopDelay)}`);
+    lines.push(`  event loop delay: ${loop(image.eventLoopDelay)} · page faults per turn: ${image.pageFaultsPerTurn}`);
   }
   const c = result.concurrent;
   if (c) {
