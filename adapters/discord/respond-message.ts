@@ -19,7 +19,7 @@ export class MessageResponder implements Responder {
 
   constructor(
     private readonly message: Message,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     const channel = message.channel;
     this.typing = new Typing(() => ('sendTyping' in channel ? channel.sendTyping() : Promise.resolve()), logger);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UserInputError } from '../errors.js';
-import { ENV_PREFIX, closest, coerceEnvValue, envVarName, leavesByEnvVar } from './env.js';
+import { ENV_PREFIX, closest, coerceEnvValue, leavesByEnvVar } from './env.js';
 import { type Config, type SecretName, type Secrets, configSchema, secretNames } from './schema.js';
 
 /** The packaged defaults; always the base layer, whatever the working directory. */

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type ort from 'onnxruntime-node';
-import type { Logger } from 'pino';
 import { UserInputError } from '../errors.js';
 import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit } from './caches.js';
 import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
@@ -12,7 +11,7 @@ import { buildPrompt } from './prompt.js';
 import { type FloatData, allocFloat, copyFloats, floatData, floatTensor } from './tensors.js';
 import type { ChatEngine } from './thread.js';
 import { IMAGE_SLOT } from './tokenizer.js';
-import type { ChatRequest, ChatResult, ChatTurn, DecodedImage, GraphRun, Segment, StageTimings } from './types.js';
+import type { ChatRequest, ChatResult, ChatTurn, GraphRun, Segment, StageTimings } from './types.js';
 
 export interface EngineOptions extends PackOptions {
   /** Images over this many pixels are refused before decoding. */

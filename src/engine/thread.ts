@@ -7,7 +7,7 @@ import type { ProviderName } from './pack.js';
 import { buildPrompt } from './prompt.js';
 import type { HostRequest, SerialisedError, ThreadInit } from './thread-host.js';
 import { IMAGE_SLOT, LisaTokenizer } from './tokenizer.js';
-import type { ChatRequest, ChatResult, ChatTurn, DecodedImage } from './types.js';
+import type { ChatRequest, ChatResult, ChatTurn } from './types.js';
 
 /** What the rest of lisa-bot needs of an engine, wherever it runs. */
 export interface ChatEngine {
