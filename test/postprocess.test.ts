@@ -48,7 +48,7 @@ function reference(low: Float32Array, L: number, S: number, resized: Size, origi
 }
 
 /** `fracW` / `fracH`: the part of the low-res map the image covers (the rest is padding). */
-function randomLogits(n: number, L: number, seed: number, fracW = 1, fracH = 1): Float32Array {
+function randomLogits(n: number, L: number, seed: number, fracW = 1, fracH = 1, noise = 6): Float32Array {
   const next = random(seed);
   const out = new Float32Array(n * L * L);
   // Smooth blobs plus noise, so masks have both large regions and ragged edges.
@@ -57,15 +57,15 @@ function randomLogits(n: number, L: number, seed: number, fracW = 1, fracH = 1):
     const cy = next() * L * fracH;
     const r = (0.2 + next() * 0.3) * L * Math.min(fracW, fracH);
     for (let y = 0; y < L; y++) {
-      for (let x = 0; x < L; x++) out[m * L * L + y * L + x] = (r - Math.hypot(x - cx, y - cy)) / 4 + (next() - 0.5) * 6;
+      for (let x = 0; x < L; x++) out[m * L * L + y * L + x] = (r - Math.hypot(x - cx, y - cy)) / 4 + (next() - 0.5) * noise;
     }
   }
   return out;
 }
 
-function compare(L: number, S: number, original: { width: number; height: number }, seed: number, count = 2) {
+function compare(L: number, S: number, original: { width: number; height: number }, seed: number, count = 2, noise = 6) {
   const resized = samResizeShape(original.width, original.height, S);
-  const low = randomLogits(count, L, seed, resized.width / S, resized.height / S);
+  const low = randomLogits(count, L, seed, resized.width / S, resized.height / S, noise);
   const masks = masksFromLowRes(low, count, L, S, resized, original);
   expect(masks).toHaveLength(count);
   for (let m = 0; m < count; m++) {
@@ -97,6 +97,33 @@ describe('masksFromLowRes', () => {
     ['odd 333 x 1021', 333, 1021],
   ])('equals the float64 two-step bilinear reference: %s', (_name, width, height) => {
     compare(256, 1024, { width, height }, width * 7919 + height);
+  });
+
+  // Without noise most pixels lie in blocks whose low-res logits share a sign,
+  // which are decided without computing them: those must agree too.
+  it.each([
+    ['1920 x 1080', 1920, 1080],
+    ['portrait 1080 x 1920', 1080, 1920],
+    ['smaller than the low-res map 200 x 150', 200, 150],
+  ])('equals the reference for smooth masks with large solid regions: %s', (_name, width, height) => {
+    compare(256, 1024, { width, height }, width + height, 2, 0);
+  });
+
+  it('decides solid blocks by sign alone, however small the logits', () => {
+    const L = 16;
+    const low = new Float32Array(L * L);
+    // Columns 0-7 barely positive, 8-15 barely negative; rows 12-15 exactly zero.
+    for (let y = 0; y < 12; y++) for (let x = 0; x < L; x++) low[y * L + x] = x < 8 ? 1e-30 : -1e-30;
+    const [mask] = masksFromLowRes(low, 1, L, 64, { width: 64, height: 64 }, { width: 64, height: 64 });
+    const at = (x: number, y: number) => mask!.data[y * 64 + x];
+    // Output pixel p reads low-res (p + 0.5) / 4 - 0.5 and its neighbour.
+    expect(at(0, 0)).toBe(1);
+    expect(at(25, 40)).toBe(1);
+    expect(at(63, 0)).toBe(0);
+    expect(at(40, 40)).toBe(0);
+    // The zero rows and everything next to them: exactly 0, never > 0.
+    for (let x = 0; x < 64; x++) expect(at(x, 60)).toBe(0);
+    expect(masksFromLowRes(new Float32Array(L * L), 1, L, 64, { width: 64, height: 64 }, { width: 99, height: 99 })[0]!.data.every((v) => v === 0)).toBe(true);
   });
 
   it('works with other frame sizes (toy packs)', () => {

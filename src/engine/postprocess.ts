@@ -9,11 +9,11 @@
  * work is spent on rows or columns the crop and the second resize never read.
  *
  * The result is what the rest of lisa-bot keeps and sends: COCO RLE, area and
- * box. The full-size mask (2 MB for a 1080p photo) only lives in reused memory
- * here; decodeRle() gives it to whoever needs the pixels.
+ * box, emitted run by run. The full-size mask (2 MB for a 1080p photo) is never
+ * written; decodeRle() gives it to whoever needs the pixels.
  */
-import { scratchArrayBuffer } from '../workers/scratch.js';
-import { type MaskSummary, summariseMask } from './mask.js';
+import { type MaskSummary, countsToString } from './mask.js';
+import type { BoundingBox } from './types.js';
 
 interface AxisTaps {
   /** Per output index: up to MAX_TAPS (low-res index, weight) pairs, `count` of them used. */
@@ -68,9 +68,62 @@ function axisTaps(lowSize: number, samSize: number, cropSize: number, outSize: n
 }
 
 /**
+ * Runs of consecutive output indices whose taps fall in the same span of
+ * low-res indices [low, high]: each run is decided by the same low-res logits.
+ */
+interface TapRanges {
+  /** First output index of each run, plus a final entry equal to the output size. */
+  start: Int32Array;
+  low: Int32Array;
+  high: Int32Array;
+  length: number;
+}
+
+function tapLow(taps: AxisTaps, o: number): number {
+  let low = Infinity;
+  for (let t = 0; t < taps.count[o]!; t++) low = Math.min(low, taps.index[o * MAX_TAPS + t]!);
+  return low;
+}
+
+function tapHigh(taps: AxisTaps, o: number): number {
+  let high = -1;
+  for (let t = 0; t < taps.count[o]!; t++) high = Math.max(high, taps.index[o * MAX_TAPS + t]!);
+  return high;
+}
+
+function tapRanges(taps: AxisTaps, outSize: number): TapRanges {
+  const start = new Int32Array(outSize + 1);
+  const low = new Int32Array(outSize);
+  const high = new Int32Array(outSize);
+  let length = 0;
+  for (let o = 0; o < outSize; o++) {
+    const lo = tapLow(taps, o);
+    const hi = tapHigh(taps, o);
+    if (length > 0 && low[length - 1] === lo && high[length - 1] === hi) continue;
+    start[length] = o;
+    low[length] = lo;
+    high[length] = hi;
+    length++;
+  }
+  start[length] = outSize;
+  return { start, low, high, length };
+}
+
+const ZEROS = 0;
+const ONES = 1;
+const MIXED = 2;
+
+/**
  * Turns `count` low-res logit maps (`lowRes` holds count x lowSize x lowSize
  * floats) into masks at `original` size, as RLE with area and box. `resized`
  * is the image's size inside the samSize x samSize frame (top-left aligned).
+ *
+ * Every output pixel is a mix, with positive weights, of at most 4 x 4 low-res
+ * logits. Where those logits all have one sign, so has the pixel: whole blocks
+ * of a mask are decided from the low-res signs alone, and only the pixels near
+ * its edge are computed, exactly as the separable float64 resize would.
+ * The runs are emitted column-major as they are found, so the full-size mask
+ * is never written.
  */
 export function maskSummariesFromLowRes(
   lowRes: Float32Array,
@@ -90,96 +143,136 @@ export function maskSummariesFromLowRes(
   if (!(W > 0 && H > 0)) throw new Error(`Original size ${W}x${H} is empty`);
   const cols = axisTaps(lowSize, samSize, resized.width, W);
   const rows = axisTaps(lowSize, samSize, resized.height, H);
-
-  // Low-res rows that any output row reads: only those get the horizontal pass,
-  // each into a slot of its own; output rows then read slots, not low-res rows.
-  const slotOf = new Int32Array(lowSize).fill(-1);
-  const usedRows: number[] = [];
-  for (let y = 0; y < H; y++) {
-    for (let t = 0; t < rows.count[y]!; t++) {
-      const b = y * MAX_TAPS + t;
-      const r = rows.index[b]!;
-      if (slotOf[r] === -1) {
-        slotOf[r] = usedRows.length;
-        usedRows.push(r);
-      }
-      rows.index[b] = slotOf[r]!;
-    }
+  const layout = { cols, rows, colRanges: tapRanges(cols, W), rowRanges: tapRanges(rows, H), W, H, lowSize };
+  const summaries: MaskSummary[] = [];
+  for (let m = 0; m < count; m++) {
+    summaries.push(summarisePlane(lowRes.subarray(m * lowSize * lowSize, (m + 1) * lowSize * lowSize), layout));
   }
-
-  const slots = usedRows.length;
-  const rowsMemory = horizontalScratch.take(slots * W * 8);
-  const maskMemory = maskScratch.take(W * H);
-  try {
-    const horizontal = new Float64Array(rowsMemory, 0, slots * W);
-    const mask = { width: W, height: H, data: new Uint8Array(maskMemory, 0, W * H) };
-    const summaries: MaskSummary[] = [];
-    for (let m = 0; m < count; m++) {
-      const plane = lowRes.subarray(m * lowSize * lowSize, (m + 1) * lowSize * lowSize);
-      horizontalPass(plane, lowSize, usedRows, cols, W, horizontal);
-      verticalThreshold(horizontal, rows, W, H, mask.data);
-      summaries.push(summariseMask(mask));
-    }
-    return summaries;
-  } finally {
-    horizontalScratch.give(rowsMemory);
-    maskScratch.give(maskMemory);
-  }
+  return summaries;
 }
 
-/**
- * The horizontal pass's rows (float64, ~2 MiB for a 1920-wide image) and the
- * thresholded mask (2 MB), reused from turn to turn: see scratch.ts.
- */
-const horizontalScratch = scratchArrayBuffer();
-const maskScratch = scratchArrayBuffer();
-
-/** Row `usedRows[slot]` of the low-res plane, resized horizontally, into row `slot` of `out`. */
-function horizontalPass(plane: Float32Array, lowSize: number, usedRows: readonly number[], cols: AxisTaps, W: number, out: Float64Array): void {
-  const { index, weight, count } = cols;
-  for (let slot = 0; slot < usedRows.length; slot++) {
-    const src = usedRows[slot]! * lowSize;
-    const dst = slot * W;
-    for (let x = 0, b = 0; x < W; x++, b += MAX_TAPS) {
-      const n = count[x]!;
-      let v = weight[b]! * plane[src + index[b]!]!;
-      for (let t = 1; t < n; t++) v += weight[b + t]! * plane[src + index[b + t]!]!;
-      out[dst + x] = v;
-    }
-  }
+interface Layout {
+  cols: AxisTaps;
+  rows: AxisTaps;
+  colRanges: TapRanges;
+  rowRanges: TapRanges;
+  W: number;
+  H: number;
+  lowSize: number;
 }
 
-/** The vertical resize and the > 0 threshold, row by row (rows' taps name slots of `horizontal`). */
-function verticalThreshold(horizontal: Float64Array, rows: AxisTaps, W: number, H: number, data: Uint8Array): void {
-  const { index, weight, count } = rows;
-  for (let y = 0, b = 0; y < H; y++, b += MAX_TAPS) {
-    const n = count[y]!;
-    const o = y * W;
-    const r0 = index[b]! * W;
-    const w0 = weight[b]!;
-    if (n === 1) {
-      for (let x = 0; x < W; x++) data[o + x] = w0 * horizontal[r0 + x]! > 0 ? 1 : 0;
-      continue;
-    }
-    const r1 = index[b + 1]! * W;
-    const w1 = weight[b + 1]!;
-    if (n === 2) {
-      for (let x = 0; x < W; x++) data[o + x] = w0 * horizontal[r0 + x]! + w1 * horizontal[r1 + x]! > 0 ? 1 : 0;
-      continue;
-    }
-    const r2 = index[b + 2]! * W;
-    const w2 = weight[b + 2]!;
-    if (n === 3) {
-      for (let x = 0; x < W; x++) {
-        data[o + x] = w0 * horizontal[r0 + x]! + w1 * horizontal[r1 + x]! + w2 * horizontal[r2 + x]! > 0 ? 1 : 0;
-      }
-      continue;
-    }
-    const r3 = index[b + 3]! * W;
-    const w3 = weight[b + 3]!;
-    for (let x = 0; x < W; x++) {
-      const v = w0 * horizontal[r0 + x]! + w1 * horizontal[r1 + x]! + w2 * horizontal[r2 + x]! + w3 * horizontal[r3 + x]!;
-      data[o + x] = v > 0 ? 1 : 0;
+function summarisePlane(plane: Float32Array, layout: Layout): MaskSummary {
+  const { cols, rows, colRanges, rowRanges, W, H, lowSize } = layout;
+  const L = lowSize;
+  // positives[(r + 1) * (L + 1) + c + 1]: how many logits > 0 in rows <= r, columns <= c.
+  const positives = new Int32Array((L + 1) * (L + 1));
+  for (let r = 0; r < L; r++) {
+    let rowCount = 0;
+    for (let c = 0; c < L; c++) {
+      rowCount += plane[r * L + c]! > 0 ? 1 : 0;
+      positives[(r + 1) * (L + 1) + c + 1] = positives[r * (L + 1) + c + 1]! + rowCount;
     }
   }
+  // The current column run's spans of output rows: class and [from, to).
+  const spanClass = new Uint8Array(rowRanges.length);
+  const spanFrom = new Int32Array(rowRanges.length);
+  const spanTo = new Int32Array(rowRanges.length);
+  // The horizontal pass of the current column at low-res row r, once computed.
+  const horizontal = new Float64Array(L);
+  const horizontalAt = new Int32Array(L).fill(-1);
+
+  const counts: number[] = [];
+  let current = 0;
+  let run = 0;
+  let area = 0;
+  let minX = W;
+  let maxX = -1;
+  let minY = H;
+  let maxY = -1;
+
+  for (let g = 0; g < colRanges.length; g++) {
+    const c0 = colRanges.low[g]!;
+    const c1 = colRanges.high[g]! + 1;
+    let spans = 0;
+    for (let rg = 0; rg < rowRanges.length; rg++) {
+      const r0 = rowRanges.low[rg]!;
+      const r1 = rowRanges.high[rg]! + 1;
+      const inBlock =
+        positives[r1 * (L + 1) + c1]! - positives[r0 * (L + 1) + c1]! - positives[r1 * (L + 1) + c0]! + positives[r0 * (L + 1) + c0]!;
+      const kind = inBlock === 0 ? ZEROS : inBlock === (r1 - r0) * (c1 - c0) ? ONES : MIXED;
+      const y0 = rowRanges.start[rg]!;
+      const y1 = rowRanges.start[rg + 1]!;
+      if (spans > 0 && spanClass[spans - 1] === kind) {
+        spanTo[spans - 1] = y1;
+      } else {
+        spanClass[spans] = kind;
+        spanFrom[spans] = y0;
+        spanTo[spans] = y1;
+        spans++;
+      }
+    }
+
+    for (let x = colRanges.start[g]!; x < colRanges.start[g + 1]!; x++) {
+      const xb = x * MAX_TAPS;
+      const nc = cols.count[x]!;
+      let first = -1;
+      let last = -1;
+      for (let sp = 0; sp < spans; sp++) {
+        const kind = spanClass[sp]!;
+        const y0 = spanFrom[sp]!;
+        const y1 = spanTo[sp]!;
+        if (kind !== MIXED) {
+          if (kind !== current) {
+            counts.push(run);
+            run = 0;
+            current = kind;
+          }
+          run += y1 - y0;
+          if (kind === ONES) {
+            area += y1 - y0;
+            if (first < 0) first = y0;
+            last = y1 - 1;
+          }
+          continue;
+        }
+        // The horizontal pass of this column at every low-res row the span reads,
+        // in the same order of operations as a full separable resize: the same float64.
+        for (let r = tapLow(rows, y0), rEnd = tapHigh(rows, y1 - 1); r <= rEnd; r++) {
+          if (horizontalAt[r] === x) continue;
+          const src = r * L;
+          let h = cols.weight[xb]! * plane[src + cols.index[xb]!]!;
+          for (let t = 1; t < nc; t++) h += cols.weight[xb + t]! * plane[src + cols.index[xb + t]!]!;
+          horizontal[r] = h;
+          horizontalAt[r] = x;
+        }
+        for (let y = y0, yb = y0 * MAX_TAPS; y < y1; y++, yb += MAX_TAPS) {
+          const nr = rows.count[y]!;
+          let v = rows.weight[yb]! * horizontal[rows.index[yb]!]!;
+          if (nr > 1) v += rows.weight[yb + 1]! * horizontal[rows.index[yb + 1]!]!;
+          if (nr > 2) v += rows.weight[yb + 2]! * horizontal[rows.index[yb + 2]!]!;
+          if (nr > 3) v += rows.weight[yb + 3]! * horizontal[rows.index[yb + 3]!]!;
+          const bit = v > 0 ? 1 : 0;
+          if (bit !== current) {
+            counts.push(run);
+            run = 0;
+            current = bit;
+          }
+          run++;
+          if (bit) {
+            area++;
+            if (first < 0) first = y;
+            last = y;
+          }
+        }
+      }
+      if (first < 0) continue;
+      if (minX > x) minX = x;
+      maxX = x;
+      if (first < minY) minY = first;
+      if (last > maxY) maxY = last;
+    }
+  }
+  counts.push(run);
+  const bbox: BoundingBox = area === 0 ? [0, 0, 0, 0] : [minX, minY, maxX - minX + 1, maxY - minY + 1];
+  return { rle: { size: [H, W], counts: countsToString(counts) }, area, bbox };
 }
