@@ -58,6 +58,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
   const engine = await EngineThread.open(packDir, {
     providers: config.model.providers,
     deviceId: config.model.deviceId,
+    cpuThreads: config.model.cpuThreads,
     maxImagePixels: config.limits.maxImagePixels,
     cache: { imageBytes: config.model.cache.imageBytes, kvBytes: config.model.cache.kvBytes },
     logger,

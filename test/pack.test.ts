@@ -1,7 +1,9 @@
 import { copyFile, cp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
+import ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openPack, releasePack } from '../src/engine/pack.js';
 import { UserInputError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
@@ -90,5 +92,17 @@ describe('model pack loading', () => {
     if (pack.provider === 'cuda') return; // a GPU host with the CUDA libraries: nothing fell back
     expect(pack.provider).toBe('cpu');
     expect(lines.join('')).toContain('execution provider cuda unavailable');
+  });
+
+  it('gives every graph the configured CPU threads, and one per usable core by default', async () => {
+    const create = vi.spyOn(ort.InferenceSession, 'create');
+    try {
+      await releasePack(await openPack(toy.dir, { providers: ['cpu'], cpuThreads: 3 }));
+      await releasePack(await openPack(toy.dir, { providers: ['cpu'] }));
+      const threads = create.mock.calls.map((call) => (call[1] as ort.InferenceSession.SessionOptions).intraOpNumThreads);
+      expect(threads).toEqual([...Array(6).fill(3), ...Array(6).fill(availableParallelism())]);
+    } finally {
+      create.mockRestore();
+    }
   });
 });
