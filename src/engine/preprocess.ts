@@ -6,8 +6,9 @@
  * and the float arithmetic follows the reference's float32 steps, so the tensors
  * are identical to the reference's, not merely close.
  */
+import { scratchArrayBuffer } from '../workers/scratch.js';
 import type { PackManifest } from './manifest.js';
-import { resizeRgb } from './resample.js';
+import { type ResampleFilter, type ResampleWindow, resizeRgb } from './resample.js';
 import type { DecodedImage } from './types.js';
 
 type Rgb3 = readonly [number, number, number];
@@ -55,12 +56,24 @@ export function clipPixelRows(image: DecodedImage, clip: PackManifest['clip'], o
     width: size,
     height: to - from,
   };
-  const rgb = resizeRgb(image, resized.width, resized.height, clip.resample, window);
   // HF rescales in float64 then casts to float32, and normalises in float32.
   const scale = 1 / 255;
   const luts = channelLuts(clip.mean, clip.std, (v) => Math.fround(v * scale));
-  toPlanes(rgb, size, to - from, luts, out, size, from);
+  withResized(image, resized, clip.resample, window, (rgb) => toPlanes(rgb, size, to - from, luts, out, size, from));
 }
+
+/** The resized RGB rows, in memory reused from call to call (see scratch.ts), for `use` only. */
+function withResized(image: DecodedImage, resized: Size, filter: ResampleFilter, window: ResampleWindow, use: (rgb: Uint8Array) => void): void {
+  const bytes = window.width * window.height * 3;
+  const memory = resizedScratch.take(bytes);
+  try {
+    use(resizeRgb(image, resized.width, resized.height, filter, window, new Uint8Array(memory, 0, bytes)));
+  } finally {
+    resizedScratch.give(memory);
+  }
+}
+
+const resizedScratch = scratchArrayBuffer();
 
 /**
  * SAM `pixel_values`: longest side to `size` (bilinear), (v - mean) / std on the
@@ -89,9 +102,9 @@ export function samPixelRows(image: DecodedImage, sam: PackManifest['sam'], out:
   const { size } = sam;
   const resized = samResizeShape(image.width, image.height, size);
   if (!(from >= 0 && from < to && to <= resized.height)) throw new Error(`SAM rows ${from}..${to} are outside 0..${resized.height}`);
-  const rgb = resizeRgb(image, resized.width, resized.height, 'bilinear', { left: 0, top: from, width: resized.width, height: to - from });
   const luts = channelLuts(sam.mean, sam.std, (v) => v);
-  toPlanes(rgb, resized.width, to - from, luts, out, size, from);
+  const window = { left: 0, top: from, width: resized.width, height: to - from };
+  withResized(image, resized, 'bilinear', window, (rgb) => toPlanes(rgb, resized.width, to - from, luts, out, size, from));
 }
 
 /**

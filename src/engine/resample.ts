@@ -10,6 +10,7 @@
  * (mean error ~9 levels, up to 150 at edges), and large reductions pre-shrink with
  * a box filter (CLIP on 1920x1080: up to 10 levels). This matches exactly.
  */
+import { scratchArrayBuffer } from '../workers/scratch.js';
 import type { DecodedImage } from './types.js';
 
 export type ResampleFilter = 'bicubic' | 'bilinear';
@@ -93,7 +94,9 @@ function taps(inSize: number, outSize: number, filter: ResampleFilter, from: num
 
 /**
  * Resizes interleaved RGB to `outWidth` x `outHeight` as Pillow does, returning
- * only `window` of the result (default: all of it), as interleaved RGB.
+ * only `window` of the result (default: all of it), as interleaved RGB: in
+ * `into` when given (at least window width x height x 3 bytes; the result is
+ * a view of it), else in a new array.
  */
 export function resizeRgb(
   image: DecodedImage,
@@ -101,6 +104,7 @@ export function resizeRgb(
   outHeight: number,
   filter: ResampleFilter,
   window: ResampleWindow = { left: 0, top: 0, width: outWidth, height: outHeight },
+  into?: Uint8Array,
 ): Uint8Array {
   const { width: inWidth, height: inHeight } = image;
   const src = image.data;
@@ -116,21 +120,30 @@ export function resizeRgb(
   const rowEnd = vertical ? vertical.first[ch - 1]! + vertical.taps : top + ch;
   const rows = rowEnd - rowFirst;
   const rowLen = cw * 3;
+  if (into && into.length < ch * rowLen) throw new Error(`resizeRgb: ${into.length} bytes cannot hold ${cw}x${ch} RGB`);
+  const out = into ? into.subarray(0, ch * rowLen) : new Uint8Array(ch * rowLen);
 
-  const mid = new Uint8Array(rows * rowLen);
-  if (outWidth !== inWidth) {
-    horizontalPass(src, inWidth, rowFirst, rows, mid, cw, taps(inWidth, outWidth, filter, left, cw));
-  } else {
-    for (let r = 0; r < rows; r++) {
-      const start = ((rowFirst + r) * inWidth + left) * 3;
-      mid.set(src.subarray(start, start + rowLen), r * rowLen);
+  // The horizontal pass's rows: straight into `out` when there is no vertical
+  // pass, else into memory kept for the next call (fresh pages are slow: see scratch.ts).
+  const midMemory = vertical ? midScratch.take(rows * rowLen) : undefined;
+  try {
+    const mid = midMemory ? new Uint8Array(midMemory, 0, rows * rowLen) : out;
+    if (outWidth !== inWidth) {
+      horizontalPass(src, inWidth, rowFirst, rows, mid, cw, taps(inWidth, outWidth, filter, left, cw));
+    } else {
+      for (let r = 0; r < rows; r++) {
+        const start = ((rowFirst + r) * inWidth + left) * 3;
+        mid.set(src.subarray(start, start + rowLen), r * rowLen);
+      }
     }
+    if (vertical) verticalPass(mid, rowFirst, rowLen, out, ch, vertical);
+    return out;
+  } finally {
+    if (midMemory) midScratch.give(midMemory);
   }
-  if (!vertical) return mid;
-  const out = new Uint8Array(ch * rowLen);
-  verticalPass(mid, rowFirst, rowLen, out, ch, vertical);
-  return out;
 }
+
+const midScratch = scratchArrayBuffer();
 
 const clip8 = (s: number) => (s >= SATURATE ? 255 : s <= 0 ? 0 : s >> PRECISION_BITS);
 
