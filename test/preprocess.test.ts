@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { PackManifest } from '../src/engine/manifest.js';
 import { clipPixelValues, clipResizeShape, samPixelValues, samResizeShape } from '../src/engine/preprocess.js';
-import { resizeRgb, type ResampleFilter } from '../src/engine/resample.js';
+import { resizeRgb, resizeRgbScalar, type ResampleFilter } from '../src/engine/resample.js';
+import { randomStream } from '../models/generator/bench-random.js';
 import type { DecodedImage } from '../src/engine/types.js';
 
 const CLIP: PackManifest['clip'] = {
@@ -81,9 +82,35 @@ describe('resizeRgb matches Pillow bit for bit', () => {
     [3, 5, 3, 11, 'bicubic', 'e6e20b7406aff9d5085cc31f4f047f4734522c82ef74e04c9f4d2ab862ba628b', [0, 0, 19, 36, 1, 19]],
   ];
   it.each(goldens)('%i x %i -> %i x %i %s', (w, h, ow, oh, filter, sha, head) => {
-    const out = resizeRgb(pattern(w, h), ow, oh, filter);
-    expect([...out.subarray(0, 6)]).toEqual(head);
-    expect(createHash('sha256').update(out).digest('hex')).toBe(sha);
+    // resizeRgb runs the WebAssembly SIMD kernels; the scalar passes are the fallback without them.
+    for (const resize of [resizeRgb, resizeRgbScalar]) {
+      const out = resize(pattern(w, h), ow, oh, filter);
+      expect([...out.subarray(0, 6)]).toEqual(head);
+      expect(createHash('sha256').update(out).digest('hex')).toBe(sha);
+    }
+  });
+
+  it('gives the same bytes from the WebAssembly kernels as from the scalar passes: random images, sizes and windows', () => {
+    const next = randomStream(17);
+    const int = (n: number) => 1 + Math.floor(next() * n);
+    for (let t = 0; t < 120; t++) {
+      const width = int(260);
+      const height = int(180);
+      const image = { width, height, data: Uint8Array.from({ length: width * height * 3 }, () => Math.floor(next() * 256)) };
+      // Down, up, and one axis unchanged; bilinear and bicubic; a random window of the result.
+      const [outWidth, outHeight] = [
+        [int(400), int(300)],
+        [width, int(300)],
+        [int(400), height],
+      ][t % 3]!;
+      const filter: ResampleFilter = t % 2 ? 'bicubic' : 'bilinear';
+      const left = Math.floor(next() * outWidth);
+      const top = Math.floor(next() * outHeight);
+      const window = { left, top, width: int(outWidth - left), height: int(outHeight - top) };
+      const simd = resizeRgb(image, outWidth, outHeight, filter, window);
+      const scalar = resizeRgbScalar(image, outWidth, outHeight, filter, window);
+      expect(Buffer.from(simd).equals(Buffer.from(scalar)), `${width}x${height} -> ${outWidth}x${outHeight} ${filter}`).toBe(true);
+    }
   });
 
   it('gives the same bytes into a given buffer full of garbage, calls of every size in turn', () => {

@@ -9,8 +9,13 @@
  * its long side, so most SAM inputs) is misaligned by a fraction of a pixel
  * (mean error ~9 levels, up to 150 at edges), and large reductions pre-shrink with
  * a box filter (CLIP on 1920x1080: up to 10 levels). This matches exactly.
+ *
+ * Both passes run as WebAssembly SIMD kernels (simd/) where the runtime has
+ * them: same integer arithmetic, same bytes, ~3x faster than the JavaScript
+ * passes below, which remain the fallback and the tests' reference.
  */
 import { scratchArrayBuffer } from '../workers/scratch.js';
+import { resizeWithKernels } from './simd/resample-simd.js';
 import type { DecodedImage } from './types.js';
 
 export type ResampleFilter = 'bicubic' | 'bilinear';
@@ -47,7 +52,7 @@ const FILTERS: Record<ResampleFilter, { support: number; weight: (x: number) => 
   },
 };
 
-interface Taps {
+export interface Taps {
   /** Per output position: the first of its `taps` consecutive input indices. */
   first: Int32Array;
   /** `taps` fixed-point coefficients per output position. */
@@ -106,6 +111,30 @@ export function resizeRgb(
   window: ResampleWindow = { left: 0, top: 0, width: outWidth, height: outHeight },
   into?: Uint8Array,
 ): Uint8Array {
+  return resize(image, outWidth, outHeight, filter, window, into, true);
+}
+
+/** resizeRgb() in plain JavaScript: where WebAssembly SIMD is missing, and as the tests' reference. */
+export function resizeRgbScalar(
+  image: DecodedImage,
+  outWidth: number,
+  outHeight: number,
+  filter: ResampleFilter,
+  window: ResampleWindow = { left: 0, top: 0, width: outWidth, height: outHeight },
+  into?: Uint8Array,
+): Uint8Array {
+  return resize(image, outWidth, outHeight, filter, window, into, false);
+}
+
+function resize(
+  image: DecodedImage,
+  outWidth: number,
+  outHeight: number,
+  filter: ResampleFilter,
+  window: ResampleWindow,
+  into: Uint8Array | undefined,
+  simd: boolean,
+): Uint8Array {
   const { width: inWidth, height: inHeight } = image;
   const src = image.data;
   const { left, top, width: cw, height: ch } = window;
@@ -122,14 +151,16 @@ export function resizeRgb(
   const rowLen = cw * 3;
   if (into && into.length < ch * rowLen) throw new Error(`resizeRgb: ${into.length} bytes cannot hold ${cw}x${ch} RGB`);
   const out = into ? into.subarray(0, ch * rowLen) : new Uint8Array(ch * rowLen);
+  const horizontal = outWidth !== inWidth ? taps(inWidth, outWidth, filter, left, cw) : undefined;
+  if (simd && resizeWithKernels(image, { rowFirst, rows, left, width: cw, height: ch }, horizontal, vertical, out)) return out;
 
   // The horizontal pass's rows: straight into `out` when there is no vertical
   // pass, else into memory kept for the next call (fresh pages are slow: see scratch.ts).
   const midMemory = vertical ? midScratch.take(rows * rowLen) : undefined;
   try {
     const mid = midMemory ? new Uint8Array(midMemory, 0, rows * rowLen) : out;
-    if (outWidth !== inWidth) {
-      horizontalPass(src, inWidth, rowFirst, rows, mid, cw, taps(inWidth, outWidth, filter, left, cw));
+    if (horizontal) {
+      horizontalPass(src, inWidth, rowFirst, rows, mid, cw, horizontal);
     } else {
       for (let r = 0; r < rows; r++) {
         const start = ((rowFirst + r) * inWidth + left) * 3;
