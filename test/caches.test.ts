@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenEmbeddingCache } from '../src/engine/caches.js';
 import { Engine } from '../src/engine/engine.js';
 import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
 
@@ -75,5 +76,38 @@ describe('the KV cache across conversations', () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+describe('token embedding rows', () => {
+  // A stand-in for embed_tokens: row of id i is [i, i + 0.5, i + 0.25], and every call is recorded.
+  const H = 3;
+  function graph() {
+    const calls: number[][] = [];
+    const embed = async (ids: readonly number[]) => {
+      calls.push([...ids]);
+      return Float32Array.from(ids.flatMap((id) => [id, id + 0.5, id + 0.25]));
+    };
+    return { calls, embed };
+  }
+
+  it('gives the graph rows, in order, duplicates included, and runs the graph only for ids it has not seen', async () => {
+    const { calls, embed } = graph();
+    const cache = new TokenEmbeddingCache(embed, H, 'float32');
+    expect([...(await cache.rows([7, 3, 7]))]).toEqual([7, 7.5, 7.25, 3, 3.5, 3.25, 7, 7.5, 7.25]);
+    expect([...(await cache.rows([3, 9]))]).toEqual([3, 3.5, 3.25, 9, 9.5, 9.25]);
+    expect([...(await cache.rows([9]))]).toEqual([9, 9.5, 9.25]);
+    expect([...(await cache.rows([]))]).toEqual([]);
+    expect(calls).toEqual([[7, 3], [9]]);
+  });
+
+  it('stays within its byte limit, forgetting the least recently used rows', async () => {
+    const { calls, embed } = graph();
+    const cache = new TokenEmbeddingCache(embed, H, 'float32', 2 * H * 4);
+    await cache.rows([1, 2]);
+    await cache.rows([1, 3]); // 2 is the least recently used: it goes
+    expect(cache.bytes).toBeLessThanOrEqual(2 * H * 4);
+    expect([...(await cache.rows([2]))]).toEqual([2, 2.5, 2.25]);
+    expect(calls).toEqual([[1, 2], [3], [2]]);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type ort from 'onnxruntime-node';
 import { UserInputError } from '../errors.js';
-import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit } from './caches.js';
+import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit, TokenEmbeddingCache } from './caches.js';
 import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
 import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
 import { scratchArrayBuffer, scratchSharedBuffer } from '../workers/scratch.js';
@@ -37,6 +37,7 @@ function emptyTimings(): StageTimings {
 export class Engine implements ChatEngine {
   private readonly imageCache: ImageEmbeddingCache;
   private readonly kvCache: KvCache;
+  private readonly tokenEmbeddings: TokenEmbeddingCache;
   /** One chat at a time: the graphs already use every core, and the caches are shared. */
   private queue: Promise<unknown> = Promise.resolve();
   /** The running chat's graph runs (one chat at a time, so one list). */
@@ -54,6 +55,7 @@ export class Engine implements ChatEngine {
   ) {
     this.imageCache = new ImageEmbeddingCache(options.cache?.imageBytes ?? 256 * 2 ** 20);
     this.kvCache = new KvCache(options.cache?.kvBytes ?? 256 * 2 ** 20, pack.manifest.imageTokens);
+    this.tokenEmbeddings = new TokenEmbeddingCache((ids) => embedTokens(pack, ids), pack.manifest.decoder.hidden, pack.manifest.dtype);
     for (const [graph, session] of Object.entries(pack.sessions)) {
       const run = session.run.bind(session);
       session.run = (async (...args: Parameters<typeof run>) => {
@@ -157,6 +159,7 @@ export class Engine implements ChatEngine {
       segId: tokenizer.segId,
       eosId: tokenizer.eosId,
       throwIfAborted,
+      embed: (ids) => this.tokenEmbeddings.rows(ids),
     });
     timings.prefill = generation.prefillMs;
     timings.decodeSteps = generation.decodeMs;
@@ -235,7 +238,7 @@ export class Engine implements ChatEngine {
   private async embedUnits(units: readonly SequenceUnit[], imageRows: FloatData) {
     const { hidden: H } = this.manifest.decoder;
     const textIds = units.filter((u): u is number => typeof u === 'number');
-    const tokenRows = await embedTokens(this.pack, textIds);
+    const tokenRows = await this.tokenEmbeddings.rows(textIds);
     const count = units.reduce<number>((n, u) => n + (typeof u === 'number' ? 1 : this.manifest.imageTokens), 0);
     const rows = allocFloat(this.manifest.dtype, count * H);
     let row = 0;

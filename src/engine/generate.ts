@@ -105,6 +105,8 @@ export interface GenerationInput {
   segId: number;
   eosId: number;
   throwIfAborted: () => void;
+  /** Token embedding rows (a cache in front of embed_tokens); the graph itself by default. */
+  embed?: (ids: readonly number[]) => Promise<FloatData>;
 }
 
 /**
@@ -128,7 +130,7 @@ export async function generate(input: GenerationInput): Promise<GenerationResult
     if (token === segId) segHidden.push(step.hidden);
     if (ids.length >= input.maxNewTokens || step.kv.length >= input.contextLength) break;
     input.throwIfAborted();
-    const embeds = await embedTokens(pack, [token]);
+    const embeds = await (input.embed ? input.embed([token]) : embedTokens(pack, [token]));
     step = await decoderStep(pack, embeds, 1, step.kv);
     fedIds.push(token);
   }
