@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { BinaryMask, DecodedImage } from '../src/engine/types.js';
 import { contourWidth, renderMaskPng, renderOverlay } from '../src/render/overlay.js';
 import { SEGMENT_COLOUR_COUNT, segmentColour } from '../src/render/palette.js';
+import { randomStream } from '../models/generator/bench-random.js';
 
 const W = 120;
 const H = 80;
@@ -92,6 +93,39 @@ describe('renderOverlay', () => {
     expect(at(0, 15)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
     expect(at(15, 0)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
     expect(at(29, 15)).toEqual(red);
+  });
+
+  it('outlines exactly the mask pixels within the contour width of an outside pixel, for ragged masks anywhere', async () => {
+    const next = randomStream(5);
+    for (let trial = 0; trial < 12; trial++) {
+      // Width and height vary so boxes touch every border and rows are not whole words.
+      const w = 17 + Math.floor(next() * 90);
+      const h = 13 + Math.floor(next() * 60);
+      const data = new Uint8Array(w * h);
+      const cx = next() * w;
+      const cy = next() * h;
+      const r = 4 + next() * Math.min(w, h);
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[y * w + x] = Math.hypot(x - cx, y - cy) + next() * 5 < r ? 1 : 0;
+      const mask = { width: w, height: h, data };
+      const image = { width: w, height: h, data: new Uint8Array(w * h * 3) };
+      const out = await renderOverlay(image, [{ mask, rgb: [255, 255, 255] }]);
+      const { data: pixels } = await rawPixels(out.data);
+      const t = contourWidth(w, h);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          // The definition, by brute force: a mask pixel with an outside pixel (in the image) within t.
+          let nearOutside = false;
+          for (let dy = -t; dy <= t && !nearOutside; dy++) {
+            for (let dx = -t; dx <= t; dx++) {
+              const [qx, qy] = [x + dx, y + dy];
+              if (qx >= 0 && qy >= 0 && qx < w && qy < h && data[qy * w + qx] === 0) nearOutside = true;
+            }
+          }
+          const expected = data[y * w + x] === 0 ? 0 : nearOutside ? 255 : 128;
+          expect(pixels[(y * w + x) * 3], `trial ${trial} (${x}, ${y}) of ${w}x${h}`).toBe(expected);
+        }
+      }
+    }
   });
 
   it('draws the same with the boxes given as without them', async () => {

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { maskStats } from '../engine/mask.js';
 import type { BinaryMask, BoundingBox, DecodedImage } from '../engine/types.js';
 import { scratchArrayBuffer } from '../workers/scratch.js';
+import { bandStride, contourBand, contourWorkBytes } from './contour.js';
 
 export type OverlayFormat = 'png' | 'jpeg' | 'webp';
 
@@ -79,29 +80,31 @@ async function drawAndEncode(
     if (box[2] === 0 || box[3] === 0) continue;
     drawn.push({ mask, box, rgb });
   }
-  // The contour bands (one per mask, box-sized) and the erosion's scratch row flags, in reused memory.
-  const bandBytes = drawn.reduce((n, { box }) => n + box[2] * box[3], 0);
-  const largest = drawn.reduce((n, { box }) => Math.max(n, box[2] * box[3]), 0);
-  const memory = contourMemory.take(bandBytes + largest);
+  // The contour bands (one per mask, box-sized) and the erosion's scratch, in reused memory.
+  const bandBytes = drawn.reduce((n, { box }) => n + bandStride(box[2]) * box[3], 0);
+  const workBytes = drawn.reduce((n, { box }) => Math.max(n, contourWorkBytes(box, thickness)), 0);
+  const memory = contourMemory.take(bandBytes);
+  const work = contourWork.take(workBytes);
   try {
-    const upOk = new Uint8Array(memory, bandBytes, largest);
     let at = 0;
     const contours = drawn.map(({ mask, box, rgb }) => {
       blendMask(out, width, mask.data, box, rgb);
-      const band = new Uint8Array(memory, at, box[2] * box[3]);
+      const band = new Uint8Array(memory, at, bandStride(box[2]) * box[3]);
       at += band.length;
-      contourBand(mask, box, thickness, band, upOk);
+      contourBand(mask, box, thickness, band, work);
       return { band, box, rgb };
     });
     // Contours last, so a later segment's fill does not wash out an earlier outline.
     for (const { band, box, rgb } of contours) paintBand(out, width, band, box, rgb);
   } finally {
     contourMemory.give(memory);
+    contourWork.give(work);
   }
   return encode(out, width, height, format, quality);
 }
 
 const contourMemory = scratchArrayBuffer();
+const contourWork = scratchArrayBuffer();
 
 /** An 8-bit greyscale PNG of the mask: 255 inside, 0 outside. */
 export async function renderMaskPng(mask: BinaryMask): Promise<Buffer> {
@@ -124,57 +127,11 @@ function blendMask(out: Uint8Array, width: number, data: Uint8Array, [bx, by, bw
   }
 }
 
-/**
- * Mask pixels within `t` pixels (Chebyshev) of a pixel outside the mask, into
- * `inner` as a bbox-sized bitmap: the mask minus its erosion by a (2t+1)^2 square, done as
- * separable run-length passes that all walk rows (column walks thrash the cache
- * on large images). The image border does not count as outside, so a mask cut
- * by the frame gets no outline along it.
- */
-function contourBand(mask: BinaryMask, [bx, by, bw, bh]: number[], t: number, inner: Uint8Array, upOk: Uint8Array): void {
-  const { width: W, height: H, data } = mask;
-  const FAR = 1 << 30;
-  // inner (bw x bh, any content): eroded horizontally, later overwritten in place by the band.
-  const runs = new Int32Array(bw);
-  for (let y = 0; y < bh; y++) {
-    const row = (by + y) * W + bx;
-    const o = y * bw;
-    let run = bx === 0 ? FAR : 0;
-    for (let x = 0; x < bw; x++) runs[x] = run = data[row + x] !== 0 ? run + 1 : 0;
-    run = bx + bw === W ? FAR : 0;
-    for (let x = bw - 1; x >= 0; x--) {
-      run = data[row + x] !== 0 ? run + 1 : 0;
-      inner[o + x] = run > t && runs[x]! > t ? 1 : 0;
-    }
-  }
-  // Top-down: is the run of `inner` ending here (from above) longer than t? (upOk: any content, at least bw x bh)
-  runs.fill(by === 0 ? FAR : 0);
-  for (let y = 0; y < bh; y++) {
-    const o = y * bw;
-    for (let x = 0; x < bw; x++) {
-      const r = inner[o + x] !== 0 ? runs[x]! + 1 : 0;
-      runs[x] = r;
-      upOk[o + x] = r > t ? 1 : 0;
-    }
-  }
-  // Bottom-up: eroded = up and down runs both longer than t; band = mask and not eroded.
-  runs.fill(by + bh === H ? FAR : 0);
-  for (let y = bh - 1; y >= 0; y--) {
-    const o = y * bw;
-    const row = (by + y) * W + bx;
-    for (let x = 0; x < bw; x++) {
-      const r = inner[o + x] !== 0 ? runs[x]! + 1 : 0;
-      runs[x] = r;
-      const eroded = r > t && upOk[o + x] !== 0;
-      inner[o + x] = !eroded && data[row + x] !== 0 ? 1 : 0;
-    }
-  }
-}
-
 function paintBand(out: Uint8Array, width: number, band: Uint8Array, [bx, by, bw, bh]: number[], [r, g, b]: number[]): void {
+  const stride = bandStride(bw);
   for (let y = 0; y < bh; y++) {
     for (let x = 0; x < bw; x++) {
-      if (band[y * bw + x] === 0) continue;
+      if (band[y * stride + x] === 0) continue;
       const p = ((by + y) * width + bx + x) * 3;
       out[p] = r!;
       out[p + 1] = g!;
