@@ -122,6 +122,16 @@ describe('resizeRgb matches Pillow bit for bit', () => {
     }
   });
 
+  it('gives the same bytes from the WebAssembly kernels for an image wider than their source chunk', () => {
+    // 4000 px rows are 12 KB: the kernels take the source ~87 rows at a time.
+    const next = randomStream(23);
+    const image = { width: 4000, height: 300, data: Uint8Array.from({ length: 4000 * 300 * 3 }, () => Math.floor(next() * 256)) };
+    for (const filter of ['bilinear', 'bicubic'] as const) {
+      const simd = resizeRgb(image, 1024, 77, filter);
+      expect(Buffer.from(simd).equals(Buffer.from(resizeRgbScalar(image, 1024, 77, filter)))).toBe(true);
+    }
+  });
+
   it('computes a window equal to the same region of the full result', () => {
     const image = pattern(97, 61);
     const full = resizeRgb(image, 356, 224, 'bicubic');

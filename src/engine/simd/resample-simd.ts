@@ -20,10 +20,13 @@ function threadKernels(): ResampleKernels | null {
  */
 const KEEP_KERNEL_BYTES = 64 * 2 ** 20;
 
+/** Source bytes copied into kernel memory at a time for the horizontal pass. */
+const SOURCE_CHUNK_BYTES = 2 ** 20;
+
 /**
- * Both passes in the WebAssembly kernels, on a copy of the source rows they
- * read. Their memory only grows (to the largest image this thread has
- * resized), so after the first image no call writes fresh pages.
+ * Both passes in the WebAssembly kernels. The source rows they read are copied
+ * in a chunk at a time (the kernels see only their own memory), so that memory
+ * stays small: after the first image of a size it writes no fresh pages.
  */
 export function resizeWithKernels(
   image: DecodedImage,
@@ -40,8 +43,9 @@ export function resizeWithKernels(
   // Every region is followed by padding the kernels may read or write into.
   const PAD = 16;
   const align = (n: number) => Math.ceil(n / 16) * 16;
+  const chunkRows = Math.max(1, Math.min(rows, Math.floor(SOURCE_CHUNK_BYTES / inRow)));
   const srcPtr = 0;
-  const midPtr = srcPtr + (horizontal ? align(rows * inRow + PAD) : 0);
+  const midPtr = srcPtr + (horizontal ? align(chunkRows * inRow + PAD) : 0);
   const outPtr = midPtr + align(rows * rowLen + PAD);
   const hFirstPtr = outPtr + (vertical ? align(ch * rowLen + PAD) : 0);
   const hCoefPtr = hFirstPtr + (horizontal ? align(cw * 4) : 0);
@@ -54,11 +58,14 @@ export function resizeWithKernels(
   const bytes = new Uint8Array(memory);
 
   if (horizontal) {
-    bytes.set(image.data.subarray(rowFirst * inRow, (rowFirst + rows) * inRow), srcPtr);
     const first = new Int32Array(memory, hFirstPtr, cw);
     for (let x = 0; x < cw; x++) first[x] = horizontal.first[x]! * 3;
     new Int32Array(memory, hCoefPtr, horizontal.coeffs.length).set(horizontal.coeffs);
-    k.hpass(srcPtr, inRow, rows, midPtr, rowLen, cw, hFirstPtr, hCoefPtr, horizontal.taps);
+    for (let r = 0; r < rows; r += chunkRows) {
+      const n = Math.min(chunkRows, rows - r);
+      bytes.set(image.data.subarray((rowFirst + r) * inRow, (rowFirst + r + n) * inRow), srcPtr);
+      k.hpass(srcPtr, inRow, n, midPtr + r * rowLen, rowLen, cw, hFirstPtr, hCoefPtr, horizontal.taps);
+    }
   } else {
     for (let r = 0; r < rows; r++) {
       const start = ((rowFirst + r) * image.width + left) * 3;
