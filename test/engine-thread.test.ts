@@ -37,8 +37,13 @@ describe('the engine on its own thread', () => {
   });
 
   it('fails the turn in flight when the thread dies, then starts a new thread for the next', async () => {
+    // The thread is killed between graph runs, and the turn sent as it dies. Killed in
+    // the middle of one, onnxruntime-node or sharp may abort the whole process (their
+    // native completion throws into the torn-down thread: "terminate called after
+    // throwing an instance of 'Napi::Error'"), which no JavaScript can catch.
+    const dying = (engine as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
     const inFlight = engine.chat({ image, turns: [{ user: 'the green one' }] });
-    await (engine as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await dying;
     await expect(inFlight).rejects.toThrow(/model engine stopped/);
     const next = await engine.chat({ image, turns: [{ user: 'the green one' }] });
     expect(next.segments[0]!.area).toBe(greenArea);
