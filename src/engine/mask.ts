@@ -52,43 +52,78 @@ export function maskUnion(masks: readonly BinaryMask[], width?: number, height?:
 
 /** Run lengths in column-major (Fortran) order, starting with a run of zeros (pycocotools rleEncode). */
 export function maskRunLengths(mask: BinaryMask): number[] {
-  return columnScan(mask).counts;
+  return columnScan(mask).runLengths();
 }
 
-/** One column-major pass: the run lengths, and the extent of the ones (min > max when there are none). */
-function columnScan(mask: BinaryMask) {
-  const { width: w, height: h, data } = mask;
-  const counts: number[] = [];
-  let current = 0;
-  let run = 0;
-  let minX = w;
-  let maxX = -1;
-  let minY = h;
-  let maxY = -1;
-  for (let x = 0; x < w; x++) {
-    let first = -1;
-    let last = -1;
-    for (let y = 0, i = x; y < h; y++, i += w) {
-      const v = data[i] !== 0 ? 1 : 0;
-      if (v !== current) {
-        counts.push(run);
-        run = 0;
-        current = v;
-      }
-      run++;
-      if (v) {
-        if (first < 0) first = y;
-        last = y;
-      }
-    }
-    if (first < 0) continue;
-    if (minX > x) minX = x;
-    maxX = x;
-    if (first < minY) minY = first;
-    if (last > maxY) maxY = last;
+/**
+ * Collects a mask's column-major runs, area and box, fed column by column, top
+ * to bottom, a pixel or a stretch of equal pixels at a time: from the pixels
+ * (columnScan) or straight from the mask postprocess, which never writes them.
+ */
+export class ColumnRuns {
+  private readonly counts: number[] = [];
+  private current = 0;
+  private run = 0;
+  private area = 0;
+  private minX: number;
+  private maxX = -1;
+  private minY: number;
+  private maxY = -1;
+  private first = -1;
+  private last = -1;
+
+  constructor(
+    private readonly width: number,
+    private readonly height: number,
+  ) {
+    this.minX = width;
+    this.minY = height;
   }
-  counts.push(run);
-  return { counts, minX, maxX, minY, maxY };
+
+  /** `length` pixels of value `bit`, from row `y` down the current column. */
+  add(bit: number, y: number, length: number): void {
+    if (bit !== this.current) {
+      this.counts.push(this.run);
+      this.run = 0;
+      this.current = bit;
+    }
+    this.run += length;
+    if (bit === 0) return;
+    this.area += length;
+    if (this.first < 0) this.first = y;
+    this.last = y + length - 1;
+  }
+
+  /** Closes column `x`. */
+  endColumn(x: number): void {
+    if (this.first < 0) return;
+    if (this.minX > x) this.minX = x;
+    this.maxX = x;
+    if (this.first < this.minY) this.minY = this.first;
+    if (this.last > this.maxY) this.maxY = this.last;
+    this.first = -1;
+    this.last = -1;
+  }
+
+  /** The run lengths so far, the last one included (call once every column is closed). */
+  runLengths(): number[] {
+    return [...this.counts, this.run];
+  }
+
+  summary(): MaskSummary {
+    const bbox: BoundingBox = this.area === 0 ? [0, 0, 0, 0] : [this.minX, this.minY, this.maxX - this.minX + 1, this.maxY - this.minY + 1];
+    return { rle: { size: [this.height, this.width], counts: countsToString(this.runLengths()) }, area: this.area, bbox };
+  }
+}
+
+function columnScan(mask: BinaryMask): ColumnRuns {
+  const { width: w, height: h, data } = mask;
+  const runs = new ColumnRuns(w, h);
+  for (let x = 0; x < w; x++) {
+    for (let y = 0, i = x; y < h; y++, i += w) runs.add(data[i] !== 0 ? 1 : 0, y, 1);
+    runs.endColumn(x);
+  }
+  return runs;
 }
 
 /**
@@ -146,11 +181,7 @@ export interface MaskSummary {
 
 /** encodeRle() and maskStats() in one column-major pass. */
 export function summariseMask(mask: BinaryMask): MaskSummary {
-  const { counts, minX, maxX, minY, maxY } = columnScan(mask);
-  let area = 0;
-  for (let i = 1; i < counts.length; i += 2) area += counts[i]!;
-  const bbox: BoundingBox = area === 0 ? [0, 0, 0, 0] : [minX, minY, maxX - minX + 1, maxY - minY + 1];
-  return { rle: { size: [mask.height, mask.width], counts: countsToString(counts) }, area, bbox };
+  return columnScan(mask).summary();
 }
 
 /** COCO compressed RLE of a mask. */

@@ -12,8 +12,7 @@
  * box, emitted run by run. The full-size mask (2 MB for a 1080p photo) is never
  * written; decodeRle() gives it to whoever needs the pixels.
  */
-import { type MaskSummary, countsToString } from './mask.js';
-import type { BoundingBox } from './types.js';
+import { ColumnRuns, type MaskSummary } from './mask.js';
 
 interface AxisTaps {
   /** Per output index: up to MAX_TAPS (low-res index, weight) pairs, `count` of them used. */
@@ -181,14 +180,7 @@ function summarisePlane(plane: Float32Array, layout: Layout): MaskSummary {
   const horizontal = new Float64Array(L);
   const horizontalAt = new Int32Array(L).fill(-1);
 
-  const counts: number[] = [];
-  let current = 0;
-  let run = 0;
-  let area = 0;
-  let minX = W;
-  let maxX = -1;
-  let minY = H;
-  let maxY = -1;
+  const runs = new ColumnRuns(W, H);
 
   for (let g = 0; g < colRanges.length; g++) {
     const c0 = colRanges.low[g]!;
@@ -215,24 +207,12 @@ function summarisePlane(plane: Float32Array, layout: Layout): MaskSummary {
     for (let x = colRanges.start[g]!; x < colRanges.start[g + 1]!; x++) {
       const xb = x * MAX_TAPS;
       const nc = cols.count[x]!;
-      let first = -1;
-      let last = -1;
       for (let sp = 0; sp < spans; sp++) {
         const kind = spanClass[sp]!;
         const y0 = spanFrom[sp]!;
         const y1 = spanTo[sp]!;
         if (kind !== MIXED) {
-          if (kind !== current) {
-            counts.push(run);
-            run = 0;
-            current = kind;
-          }
-          run += y1 - y0;
-          if (kind === ONES) {
-            area += y1 - y0;
-            if (first < 0) first = y0;
-            last = y1 - 1;
-          }
+          runs.add(kind, y0, y1 - y0);
           continue;
         }
         // The horizontal pass of this column at every low-res row the span reads,
@@ -251,28 +231,11 @@ function summarisePlane(plane: Float32Array, layout: Layout): MaskSummary {
           if (nr > 1) v += rows.weight[yb + 1]! * horizontal[rows.index[yb + 1]!]!;
           if (nr > 2) v += rows.weight[yb + 2]! * horizontal[rows.index[yb + 2]!]!;
           if (nr > 3) v += rows.weight[yb + 3]! * horizontal[rows.index[yb + 3]!]!;
-          const bit = v > 0 ? 1 : 0;
-          if (bit !== current) {
-            counts.push(run);
-            run = 0;
-            current = bit;
-          }
-          run++;
-          if (bit) {
-            area++;
-            if (first < 0) first = y;
-            last = y;
-          }
+          runs.add(v > 0 ? 1 : 0, y, 1);
         }
       }
-      if (first < 0) continue;
-      if (minX > x) minX = x;
-      maxX = x;
-      if (first < minY) minY = first;
-      if (last > maxY) maxY = last;
+      runs.endColumn(x);
     }
   }
-  counts.push(run);
-  const bbox: BoundingBox = area === 0 ? [0, 0, 0, 0] : [minX, minY, maxX - minX + 1, maxY - minY + 1];
-  return { rle: { size: [H, W], counts: countsToString(counts) }, area, bbox };
+  return runs.summary();
 }

@@ -103,37 +103,32 @@ function taps(inSize: number, outSize: number, filter: ResampleFilter, from: num
  * `into` when given (at least window width x height x 3 bytes; the result is
  * a view of it), else in a new array.
  */
-export function resizeRgb(
-  image: DecodedImage,
-  outWidth: number,
-  outHeight: number,
-  filter: ResampleFilter,
-  window: ResampleWindow = { left: 0, top: 0, width: outWidth, height: outHeight },
-  into?: Uint8Array,
-): Uint8Array {
-  return resize(image, outWidth, outHeight, filter, window, into, true);
+export function resizeRgb(...args: ResizeArgs): Uint8Array {
+  return resize(true, ...args);
 }
 
 /** resizeRgb() in plain JavaScript: where WebAssembly SIMD is missing, and as the tests' reference. */
-export function resizeRgbScalar(
+export function resizeRgbScalar(...args: ResizeArgs): Uint8Array {
+  return resize(false, ...args);
+}
+
+type ResizeArgs = [
+  image: DecodedImage,
+  outWidth: number,
+  outHeight: number,
+  filter: ResampleFilter,
+  window?: ResampleWindow,
+  into?: Uint8Array,
+];
+
+function resize(
+  simd: boolean,
   image: DecodedImage,
   outWidth: number,
   outHeight: number,
   filter: ResampleFilter,
   window: ResampleWindow = { left: 0, top: 0, width: outWidth, height: outHeight },
   into?: Uint8Array,
-): Uint8Array {
-  return resize(image, outWidth, outHeight, filter, window, into, false);
-}
-
-function resize(
-  image: DecodedImage,
-  outWidth: number,
-  outHeight: number,
-  filter: ResampleFilter,
-  window: ResampleWindow,
-  into: Uint8Array | undefined,
-  simd: boolean,
 ): Uint8Array {
   const { width: inWidth, height: inHeight } = image;
   const src = image.data;
