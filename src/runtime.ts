@@ -9,6 +9,7 @@ import { MANIFEST_FILE } from './engine/manifest.js';
 import { InProcessQueue, type JobQueue } from './jobs/index.js';
 import { UserInputError } from './errors.js';
 import type { Logger } from './logger.js';
+import { DecodedImages } from './workers/decoded-images.js';
 import { acquirePixelPool } from './workers/pool.js';
 import { writeToyPack } from '../models/generator/toy.js';
 
@@ -66,10 +67,11 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
   let stores: ConversationStores | undefined;
   // The renderer's pool: the engine thread has its own for decoding and preprocessing.
   const pixels = acquirePixelPool(1);
+  const decodedImages = new DecodedImages(pixels.pool, { maxPixels: config.limits.maxImagePixels });
   try {
     stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
     const queue: JobQueue<InferenceJob, InferenceResult> = new InProcessQueue({
-      handler: inferenceHandler(engine, stores.images),
+      handler: inferenceHandler(engine, stores.images, decodedImages),
       maxQueue: config.limits.maxQueue,
     });
     const manifest = engine.manifest;
@@ -88,6 +90,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
       limits: config.limits,
       overlayFormat: config.render.format,
       pixels: pixels.pool,
+      decodedImages,
       logger,
     });
     const openStores = stores;
@@ -100,6 +103,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
         await queue.close();
         await engine.close();
         await openStores.close();
+        decodedImages.clear();
         await pixels.release();
       },
     };

@@ -6,6 +6,7 @@ import type { ChatTurn } from '../engine/types.js';
 import { UserInputError } from '../errors.js';
 import type { JobQueue } from '../jobs/index.js';
 import type { Logger } from '../logger.js';
+import type { DecodedImages } from '../workers/decoded-images.js';
 import type { PixelPool } from '../workers/pool.js';
 import { downloadImage } from './download.js';
 import type { InferenceJob, InferenceResult } from './inference.js';
@@ -30,6 +31,8 @@ export interface AssistantOptions {
   overlayFormat: OverlayFormat;
   /** Where overlays are drawn: off the event loop. */
   pixels: PixelPool;
+  /** The images overlays are drawn on, decoded once (shared with an in-process engine). */
+  decodedImages: DecodedImages;
   logger: Logger;
 }
 
@@ -98,11 +101,12 @@ export class Assistant implements AssistantPort {
       {
         jobId,
         onProgress: (event) => {
-          // Once the job runs, the overlay thread decodes the image while the
-          // engine works (a no-op when it holds it from the last turn). Not
-          // earlier: queued turns would each decode for nothing, as the thread
-          // keeps one image. A failure here resurfaces at drawing.
-          if (event.type === 'started') this.options.pixels.prepareOverlay(this.overlaySource(image)).catch(() => undefined);
+          // Once the job runs, the image is decoded for the overlay while the
+          // engine works (the in-process engine reads the same pixels; a no-op
+          // when they are kept from the last turn). Not earlier: queued turns
+          // would each hold a decoded image for nothing. A failure here
+          // resurfaces at drawing.
+          if (event.type === 'started') this.options.decodedImages.prefetch(image.hash, image.bytes);
           options.onProgress?.(event);
         },
       },
@@ -139,14 +143,15 @@ export class Assistant implements AssistantPort {
 
   private async overlay(image: ResolvedImage, segments: ReplySegment[], options: HandleOptions): Promise<Reply['overlay']> {
     if (segments.length === 0) return undefined;
-    return overlayImage(this.options.pixels, this.overlaySource(image), segments, {
-      format: options.overlay?.format ?? this.options.overlayFormat,
-      maxBytes: options.overlay?.maxBytes,
-    });
-  }
-
-  private overlaySource(image: ResolvedImage) {
-    return { bytes: image.bytes, hash: image.hash, maxPixels: this.options.limits.maxImagePixels };
+    const pixels = await this.options.decodedImages.acquire(image.hash, image.bytes);
+    try {
+      return await overlayImage(this.options.pixels, pixels.image, segments, {
+        format: options.overlay?.format ?? this.options.overlayFormat,
+        maxBytes: options.overlay?.maxBytes,
+      });
+    } finally {
+      pixels.release();
+    }
   }
 
   /** The turn's new image (downloaded, checked, stored once by hash), or the conversation's current one. */

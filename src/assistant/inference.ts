@@ -1,6 +1,7 @@
 import type { ImageStore } from '../conversation/index.js';
 import type { ChatEngine } from '../engine/thread.js';
-import type { BoundingBox, ChatTurn, RleMask, StageTimings } from '../engine/types.js';
+import type { DecodedImages } from '../workers/decoded-images.js';
+import type { BoundingBox, ChatResult, ChatTurn, RleMask, StageTimings } from '../engine/types.js';
 import { UserInputError } from '../errors.js';
 
 /**
@@ -27,14 +28,32 @@ export interface InferenceResult {
   imageEmbeddings: 'hit' | 'miss';
 }
 
-/** Runs one job on an engine; the same function serves the in-process queue and workers. */
-export function inferenceHandler(engine: ChatEngine, images: ImageStore) {
+/**
+ * Runs one job on an engine; the same function serves the in-process queue and
+ * workers. `decodedImages`, where the engine shares this process, hands the
+ * engine the pixels the overlay will be drawn on, so the image is decoded once.
+ */
+export function inferenceHandler(engine: ChatEngine, images: ImageStore, decodedImages?: DecodedImages) {
   return async (job: InferenceJob, context: { signal: AbortSignal }): Promise<InferenceResult> => {
     const image = await images.get(job.imageHash);
     if (!image) {
       throw new UserInputError("The conversation's image has expired. Send the image again.", 'no_image');
     }
-    const result = await engine.chat({ image, imageHash: job.imageHash, turns: job.turns, signal: context.signal });
+    // An engine that has the image's embeddings reads no pixels: the overlay's decode then runs beside the chat.
+    const decodeStarted = performance.now();
+    const lease = decodedImages && !engine.hasImageEmbeddings(job.imageHash) ? await decodedImages.acquire(job.imageHash, image) : undefined;
+    const decodeMs = lease ? performance.now() - decodeStarted : 0;
+    let result: ChatResult;
+    try {
+      result = await engine.chat({ image, imageHash: job.imageHash, decoded: lease?.image, turns: job.turns, signal: context.signal });
+    } finally {
+      lease?.release();
+    }
+    if (lease) {
+      // Decoded here rather than by the engine: still part of the turn's image decode.
+      result.timings.imageDecode += decodeMs;
+      result.timings.total += decodeMs;
+    }
     return {
       text: result.text,
       segments: result.segments.map((s) => ({ rle: s.rle, bbox: s.bbox, area: s.area, score: s.score })),

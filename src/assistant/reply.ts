@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { OverlaySource } from '../workers/tasks.js';
+import type { DecodedImage } from '../engine/types.js';
 import { replaceSegTokens } from '../render/markers.js';
 import { segmentColour } from '../render/palette.js';
 import type { PixelPool } from '../workers/pool.js';
@@ -33,7 +33,7 @@ const EXTENSIONS: Record<OverlayFormat, string> = { png: 'png', jpeg: 'jpg', web
  */
 export async function overlayImage(
   pool: PixelPool,
-  image: OverlaySource,
+  image: DecodedImage,
   segments: readonly ReplySegment[],
   options: { format: OverlayFormat; maxBytes?: number },
 ): Promise<ReplyImage> {

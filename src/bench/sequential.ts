@@ -12,7 +12,6 @@
 import { overlayImage, type OverlayFormat } from '../assistant/reply.js';
 import type { ReplySegment } from '../assistant/types.js';
 import { imageInfo } from '../engine/image.js';
-import { sha256Hex } from '../conversation/index.js';
 import { acquirePixelPool } from '../workers/pool.js';
 import { type GroupSummary, summariseTurns } from './breakdown.js';
 import type { Harness, TurnRecord } from './harness.js';
@@ -97,9 +96,9 @@ async function hostSteps(harness: Harness, image: BenchImage, segments: readonly
     const maxPixels = harness.config.limits.maxImagePixels;
     const steps: Record<string, Summary> = { imageDecode: await timed(times, () => pixels.pool.decode(image.bytes, maxPixels)) };
     if (segments.length > 0) {
-      // Drawing only: the overlay thread keeps the decoded image between overlays of one image.
-      const source = { bytes: image.bytes, hash: sha256Hex(image.bytes), maxPixels };
-      for (const format of FORMATS) steps[`overlay.${format}`] = await timed(times, () => overlayImage(pixels.pool, source, segments, { format }));
+      // Drawing and encoding only: a turn draws on pixels decoded already (see DecodedImages).
+      const decoded = await pixels.pool.decode(image.bytes, maxPixels);
+      for (const format of FORMATS) steps[`overlay.${format}`] = await timed(times, () => overlayImage(pixels.pool, decoded, segments, { format }));
     }
     return steps;
   } finally {

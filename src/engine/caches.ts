@@ -32,6 +32,15 @@ export class ImageEmbeddingCache {
     return found;
   }
 
+  /** Without counting a hit or a miss, or touching recency. */
+  has(hash: string): boolean {
+    return this.lru.has(hash);
+  }
+
+  keys(): string[] {
+    return [...this.lru.keys()];
+  }
+
   /** An entry larger than the whole cache is not kept (lru-cache refuses it). */
   set(hash: string, embeddings: ImageEmbeddings): void {
     this.lru.set(hash, embeddings);

@@ -43,6 +43,8 @@ export class Engine implements ChatEngine {
   /** The running chat's graph runs (one chat at a time, so one list). */
   private graphRuns: GraphRun[] = [];
   private chatStart = 0;
+  /** Settles when the running chat's preprocessing no longer reads its decoded pixels. */
+  private pixelReads: Promise<unknown> = Promise.resolve();
   /** The SAM encoder's input (12 MiB for SAM's 1024 frame), reused turn after turn: see scratch.ts. */
   private readonly samInput = scratchArrayBuffer();
   /** Decoded pixels, needed only until both preprocessings have read them; reused likewise. */
@@ -101,8 +103,22 @@ export class Engine implements ChatEngine {
     return this.positions(this.pack.tokenizer.encodePrompt(buildPrompt(this.manifest, turns)));
   }
 
+  /** True when this image's embeddings are cached: a chat about it will not read its pixels. */
+  hasImageEmbeddings(hash: string): boolean {
+    return this.imageCache.has(hash);
+  }
+
+  /** Hashes of the images whose embeddings are cached. */
+  cachedImages(): string[] {
+    return this.imageCache.keys();
+  }
+
+  /**
+   * Settles only once nothing reads `request.decoded` any more, even when the
+   * chat fails early: the caller may then reuse that memory for another image.
+   */
   chat(request: ChatRequest): Promise<ChatResult> {
-    const run = this.queue.then(() => this.run(request));
+    const run = this.queue.then(() => this.run(request)).finally(() => this.pixelReads);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -196,10 +212,9 @@ export class Engine implements ChatEngine {
     const resized = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
     const samInput = this.samInput.take(3 * manifest.sam.size * manifest.sam.size * 4);
     const samPixels = pool.sam(decoded, manifest.sam, new Float32Array(samInput, 0, 3 * manifest.sam.size * manifest.sam.size));
-    if (!request.decoded) {
-      // Given back once both preprocessings are done with them, whatever the outcome.
-      void Promise.allSettled([clipPixels, samPixels]).then(() => this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer));
-    }
+    this.pixelReads = Promise.allSettled([clipPixels, samPixels]);
+    // Our own decode's memory is given back once both preprocessings are done with it, whatever the outcome.
+    if (!request.decoded) void this.pixelReads.then(() => this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer));
     const sam = samPixels
       .then(async (pixels) => {
         timings.samPreprocess = performance.now() - preprocessStart;

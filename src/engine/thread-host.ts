@@ -17,7 +17,7 @@ export interface ThreadInit {
 }
 
 export type HostRequest =
-  | { type: 'chat'; id: number; request: Omit<ChatRequest, 'signal' | 'decoded'> }
+  | { type: 'chat'; id: number; request: Omit<ChatRequest, 'signal'> }
   | { type: 'abort'; id: number }
   | { type: 'close' };
 
@@ -57,9 +57,10 @@ try {
       .chat({ ...message.request, signal: controller.signal })
       .then(
         (result) => {
-          port.postMessage({ type: 'result', id: message.id, result, stats: engine.stats() });
+          port.postMessage({ type: 'result', id: message.id, result, stats: engine.stats(), cachedImages: engine.cachedImages() });
         },
-        (error: unknown) => port.postMessage({ type: 'error', id: message.id, error: serialise(error), stats: engine.stats() }),
+        (error: unknown) =>
+          port.postMessage({ type: 'error', id: message.id, error: serialise(error), stats: engine.stats(), cachedImages: engine.cachedImages() }),
       )
       .finally(() => running.delete(message.id));
   });

@@ -13,7 +13,13 @@ import type { ChatRequest, ChatResult, ChatTurn } from './types.js';
 export interface ChatEngine {
   readonly manifest: PackManifest;
   readonly provider: ProviderName;
+  /**
+   * Settles once nothing reads `request.decoded` any more (its memory may then
+   * hold another image), even when the chat fails.
+   */
   chat(request: ChatRequest): Promise<ChatResult>;
+  /** True when a chat about this image would not read its pixels (its embeddings are cached), as of the last finished chat. */
+  hasImageEmbeddings(hash: string): boolean;
   /** Prompt length in decoder positions (image rows included). */
   countPromptTokens(turns: readonly ChatTurn[]): number;
   /** As of the last finished chat. */
@@ -24,8 +30,8 @@ export interface ChatEngine {
 type HostMessage =
   | { type: 'ready'; manifest: PackManifest; provider: ProviderName; stats: EngineStats }
   | { type: 'failed'; error: SerialisedError }
-  | { type: 'result'; id: number; result: ChatResult; stats: EngineStats }
-  | { type: 'error'; id: number; error: SerialisedError; stats: EngineStats };
+  | { type: 'result'; id: number; result: ChatResult; stats: EngineStats; cachedImages: string[] }
+  | { type: 'error'; id: number; error: SerialisedError; stats: EngineStats; cachedImages: string[] };
 
 function revive(error: SerialisedError): Error {
   if (error.name === 'UserInputError') return new UserInputError(error.message, error.code as UserInputErrorCode);
@@ -71,6 +77,7 @@ export class EngineThread implements ChatEngine {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: ChatResult) => void; reject: (e: Error) => void }>();
   private latestStats: EngineStats;
+  private cachedImages = new Set<string>();
   private worker: Worker;
   /** Set while the current thread is dead; the next chat replaces it. */
   private restarting: Promise<void> | undefined;
@@ -119,6 +126,10 @@ export class EngineThread implements ChatEngine {
     return this.latestStats;
   }
 
+  hasImageEmbeddings(hash: string): boolean {
+    return this.cachedImages.has(hash);
+  }
+
   async chat(request: ChatRequest): Promise<ChatResult> {
     if (this.closing) throw new Error('The model engine is shutting down.');
     if (this.dead) {
@@ -126,11 +137,13 @@ export class EngineThread implements ChatEngine {
       await this.restarting;
     }
     const id = this.nextId++;
-    const { signal, decoded: _decoded, ...rest } = request;
+    const { signal, decoded, ...rest } = request;
+    // Pixels in shared memory cross without a copy; any others are cheaper decoded again over there than cloned.
+    const shared = decoded?.data.buffer instanceof SharedArrayBuffer ? decoded : undefined;
     const worker = this.worker;
     return new Promise<ChatResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'chat', id, request: rest } satisfies HostRequest);
+      worker.postMessage({ type: 'chat', id, request: { ...rest, decoded: shared } } satisfies HostRequest);
       signal?.addEventListener('abort', () => worker.postMessage({ type: 'abort', id } satisfies HostRequest), { once: true });
     });
   }
@@ -140,6 +153,7 @@ export class EngineThread implements ChatEngine {
     const { worker, ready } = await spawn(this.init);
     this.worker = worker;
     this.latestStats = ready.stats;
+    this.cachedImages = new Set();
     this.attach(worker);
     this.dead = false;
   }
@@ -147,6 +161,7 @@ export class EngineThread implements ChatEngine {
   private receive(message: HostMessage): void {
     if (message.type !== 'result' && message.type !== 'error') return;
     this.latestStats = message.stats;
+    this.cachedImages = new Set(message.cachedImages);
     const waiter = this.pending.get(message.id);
     if (!waiter) return;
     this.pending.delete(message.id);
@@ -160,6 +175,7 @@ export class EngineThread implements ChatEngine {
   private fail(worker: Worker, error: Error): void {
     if (worker !== this.worker || this.dead) return;
     this.dead = true;
+    this.cachedImages = new Set();
     const failure = new Error(`The model engine stopped (${error.message}); the next question starts it again.`);
     this.logger?.error({ err: error }, 'engine thread failed');
     for (const waiter of this.pending.values()) waiter.reject(failure);

@@ -6,7 +6,7 @@ import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
 import { scratchSharedBuffer } from './scratch.js';
 import type { MaskSummary } from '../engine/mask.js';
-import type { MaskInput, OverlaySource, UserErrorValue } from './tasks.js';
+import type { MaskInput, UserErrorValue } from './tasks.js';
 import { UserInputError, type UserInputErrorCode } from '../errors.js';
 
 /**
@@ -68,17 +68,13 @@ export class PixelPool {
     return this.piscina.run(input, { name: 'masks' });
   }
 
-  /** Decodes `source` on the overlay thread now, so that its overlay finds the pixels ready. */
-  async prepareOverlay(source: OverlaySource): Promise<void> {
-    unwrap(await this.piscina.run(source, { name: 'prepareOverlay' }));
-  }
-
+  /** Draws on `image`, which must stay unchanged until this settles. */
   async overlay(
-    source: OverlaySource,
+    image: DecodedImage,
     segments: { rle: RleMask; rgb: [number, number, number]; bbox: BoundingBox }[],
     format: OverlayFormat,
   ): Promise<Omit<RenderedImage, 'data'> & { data: Uint8Array }> {
-    return unwrap(await this.piscina.run({ source, segments, format }, { name: 'overlay' }));
+    return this.piscina.run({ image, segments, format }, { name: 'overlay' });
   }
 }
 

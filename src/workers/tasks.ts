@@ -106,61 +106,27 @@ export function masks(input: MaskInput): MaskSummary[] {
   return maskSummariesFromLowRes(input.lowRes, input.count, input.lowSize, input.samSize, input.resized, input.original);
 }
 
-/** An image to draw on, by content: the overlay thread decodes it itself (see overlayPixels). */
-export interface OverlaySource {
-  bytes: Uint8Array;
-  /** sha256 of `bytes`: names the pixels kept for the next overlay. */
-  hash: string;
-  maxPixels: number;
-}
-
-/**
- * The pixels of the last image drawn on, kept for the next overlay of the same
- * conversation (follow-ups draw on the same image). One image per thread, so
- * an idle thread holds one decoded photo at most until it exits.
- */
-let lastPixels: { hash: string; image: DecodedImage } | undefined;
-
-async function overlayPixels(source: OverlaySource): Promise<DecodedImage> {
-  if (lastPixels?.hash === source.hash) return lastPixels.image;
-  lastPixels = undefined;
-  // The previous image is garbage now: free it before decoding into new memory (see decode()).
-  collectYoungGarbage();
-  const image = await decodeImage(source.bytes, { maxPixels: source.maxPixels });
-  lastPixels = { hash: source.hash, image };
-  return image;
-}
-
-/** Decodes `source` ahead of its overlay (while the engine works on the turn). */
-export function prepareOverlay(source: OverlaySource): Promise<UserErrorValue | undefined> {
-  return guarded(async () => {
-    await overlayPixels(source);
-    return undefined;
-  });
-}
-
+/** Draws on `image` (shared memory, read only: see DecodedImages) and encodes the result. */
 export async function overlay(input: {
-  source: OverlaySource;
+  image: DecodedImage;
   segments: { rle: RleMask; rgb: [number, number, number]; bbox: BoundingBox }[];
   format: OverlayFormat;
 }) {
-  return guarded(async () => {
-    const image = await overlayPixels(input.source);
-    const pixels = image.width * image.height;
-    const maskMemory = overlayMasks.take(pixels * input.segments.length);
-    try {
-      const rendered = await renderOverlay(
-        image,
-        input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb, bbox: s.bbox })),
-        { format: input.format },
-      );
-      // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
-      const data = new Uint8Array(rendered.data);
-      return moving({ ...rendered, data }, [data.buffer]);
-    } finally {
-      overlayMasks.give(maskMemory);
-    }
-  });
+  const { image } = input;
+  const pixels = image.width * image.height;
+  const maskMemory = overlayMasks.take(pixels * input.segments.length);
+  try {
+    const rendered = await renderOverlay(
+      image,
+      input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb, bbox: s.bbox })),
+      { format: input.format },
+    );
+    // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
+    const data = new Uint8Array(rendered.data);
+    return moving({ ...rendered, data }, [data.buffer]);
+  } finally {
+    overlayMasks.give(maskMemory);
+  }
 }
 
 /** The decoded masks of an overlay, reused from one overlay to the next (see scratch.ts). */

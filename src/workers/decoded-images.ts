@@ -1,0 +1,148 @@
+/**
+ * Decoded images by content hash, in shared memory, so that a turn decodes its
+ * image once: the engine thread preprocesses the same pixels the overlay is
+ * later drawn on (each read them without a copy). Decoding the same JPEG twice,
+ * once per side, cost a 1080p first turn ~14 ms of CPU at the moment its
+ * preprocessing competed for the same two cores.
+ *
+ * Pixels are leased: a buffer is recycled for another image only when nobody
+ * holds it, so a late reader can never see another image's pixels.
+ */
+import type { DecodedImage } from '../engine/types.js';
+import type { PixelPool } from './pool.js';
+import { scratchSharedBuffer } from './scratch.js';
+
+export interface DecodedImageLease {
+  image: DecodedImage;
+  /** Once only; the pixels must not be read afterwards. */
+  release(): void;
+}
+
+export interface DecodedImagesOptions {
+  /** Images over this many pixels are refused before decoding (limits.maxImagePixels). */
+  maxPixels: number;
+  /**
+   * Idle images kept beyond the most recent one, in bytes (default 0: the most
+   * recent only, whatever its size, as the likeliest next one). Keeping more
+   * saves little: where the engine has an image's embeddings, its overlay's
+   * decode runs beside the chat. And each kept image is one less recycled
+   * buffer: decoding into fresh memory took a 1080p decode from 14 to 35-75 ms.
+   */
+  keepBytes?: number;
+  /** Everything idle is dropped after this long unused: an idle server holds no pixels. */
+  keepMs?: number;
+}
+
+interface Entry {
+  hash: string;
+  pixels: Promise<DecodedImage>;
+  /** Set once decoded. */
+  image?: DecodedImage;
+  users: number;
+}
+
+export class DecodedImages {
+  /** Least recently used first. */
+  private readonly entries = new Map<string, Entry>();
+  /** One spare buffer from an evicted image: fresh memory costs a page fault per 4 KiB (see scratch.ts). */
+  private readonly spare = scratchSharedBuffer();
+  private readonly keepBytes: number;
+  private readonly keepMs: number;
+  private dropTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pool: PixelPool,
+    private readonly options: DecodedImagesOptions,
+  ) {
+    this.keepBytes = options.keepBytes ?? 0;
+    this.keepMs = options.keepMs ?? 10 * 60_000;
+  }
+
+  /** True when `hash` is decoded or being decoded. */
+  has(hash: string): boolean {
+    return this.entries.has(hash);
+  }
+
+  /** The pixels of `bytes` (whose sha256 is `hash`), decoded at most once while kept. */
+  async acquire(hash: string, bytes: Uint8Array): Promise<DecodedImageLease> {
+    const entry = this.entry(hash, bytes);
+    entry.users++;
+    let image: DecodedImage;
+    try {
+      image = await entry.pixels;
+    } catch (error) {
+      entry.users--;
+      throw error;
+    }
+    let released = false;
+    return {
+      image,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.users--;
+        this.trim();
+      },
+    };
+  }
+
+  /** Starts decoding `bytes` unless it is kept already; a failure is reported by the next acquire(). */
+  prefetch(hash: string, bytes: Uint8Array): void {
+    this.entry(hash, bytes);
+  }
+
+  /** Drops every image nobody holds. */
+  clear(): void {
+    for (const entry of [...this.entries.values()]) if (entry.users === 0) this.evict(entry);
+  }
+
+  private entry(hash: string, bytes: Uint8Array): Entry {
+    const existing = this.entries.get(hash);
+    if (existing) {
+      // Most recently used last.
+      this.entries.delete(hash);
+      this.entries.set(hash, existing);
+      this.touch();
+      return existing;
+    }
+    const entry: Entry = { hash, users: 0, pixels: this.pool.decode(bytes, this.options.maxPixels, this.spare.take(0)) };
+    entry.pixels.then(
+      (image) => {
+        entry.image = image;
+        this.trim();
+      },
+      () => {
+        // Not kept: the next acquire tries again (and reports the error itself).
+        if (this.entries.get(hash) === entry) this.entries.delete(hash);
+      },
+    );
+    this.entries.set(hash, entry);
+    this.touch();
+    return entry;
+  }
+
+  /** Evicts idle images, oldest first, until the others fit in keepBytes; the newest always stays. */
+  private trim(): void {
+    let bytes = 0;
+    for (const entry of this.entries.values()) bytes += entry.image?.data.byteLength ?? 0;
+    const newest = [...this.entries.values()].at(-1);
+    for (const entry of this.entries.values()) {
+      if (bytes - (newest?.image?.data.byteLength ?? 0) <= this.keepBytes) break;
+      if (entry === newest || entry.users > 0 || !entry.image) continue;
+      bytes -= entry.image.data.byteLength;
+      this.evict(entry);
+    }
+  }
+
+  private evict(entry: Entry): void {
+    this.entries.delete(entry.hash);
+    // Decoded pixels are views of a SharedArrayBuffer (pool.decode): offered for the next decode.
+    if (entry.image && entry.users === 0) this.spare.give(entry.image.data.buffer as SharedArrayBuffer);
+  }
+
+  private touch(): void {
+    clearTimeout(this.dropTimer);
+    this.dropTimer = setTimeout(() => this.clear(), this.keepMs);
+    this.dropTimer.unref();
+  }
+}
