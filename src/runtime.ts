@@ -60,6 +60,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     providers: config.model.providers,
     deviceId: config.model.deviceId,
     cpuThreads: config.model.cpuThreads,
+    draftLength: config.model.draftLength,
     maxImagePixels: config.limits.maxImagePixels,
     cache: { imageBytes: config.model.cache.imageBytes, kvBytes: config.model.cache.kvBytes },
     logger,

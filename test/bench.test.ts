@@ -44,7 +44,7 @@ describe('the bench pack', () => {
   it('loads under the contract, answers with a [SEG] and a mask, and follow-ups reuse the KV cache', async () => {
     const pack = path.join(dir, 'bench');
     await writeBenchPack(pack);
-    const engine = await Engine.open(pack);
+    const engine = await Engine.open(pack, { draftLength: 8 });
     try {
       expect(engine.manifest).toMatchObject({ name: 'bench', demo: true, decoder: { vocab: 8000, hidden: 512 } });
       const image = await photoJpeg(320, 240);
@@ -58,6 +58,9 @@ describe('the bench pack', () => {
       expect(second.cache.imageEmbeddings).toBe('hit');
       // The answer re-tokenises to the ids that were generated: the whole first exchange is reused.
       expect(second.tokens.reusedFromCache).toBe(first.tokens.prompt + first.tokens.generated);
+      // The repeated answer is found in the history: checked a draft at a time, not a token at a time.
+      expect(first.tokens.decodeRuns).toBe(BENCH_ANSWER_TOKENS);
+      expect(second.tokens.decodeRuns).toBeLessThanOrEqual(3);
     } finally {
       await engine.close();
     }
@@ -106,7 +109,7 @@ describe('lisa-bot bench --json', () => {
       for (const stage of STAGES) expect(group.stages[stage]).toEqual(summary);
       expect(Object.keys(group.turn).sort()).toEqual([...TURN_KEYS].sort());
       expect(group.graphs.decoder).toEqual({ ...summary, runs: expect.any(Number) });
-      expect(group.tokens).toEqual({ prompt: expect.any(Number), generated: expect.any(Number), reusedFromCache: expect.any(Number) });
+      expect(group.tokens).toEqual({ prompt: expect.any(Number), generated: expect.any(Number), reusedFromCache: expect.any(Number), decodeRuns: expect.any(Number) });
       expect(group.longestGraphRun).toEqual({ graph: expect.any(String), ms: expect.any(Number) });
     }
     expect(photo.first.imageCache).toEqual({ hits: 0, misses: 1 });

@@ -116,7 +116,7 @@ describe('the inference handler with decoded images', () => {
             imageDecode: 0, clipPreprocess: 0, samPreprocess: 0, visionEncoder: 0, prefill: 0, decodeSteps: 0,
             segProjection: 0, samEncoder: 0, maskDecoder: 0, postprocess: 0, total: 5,
           },
-          tokens: { prompt: 1, generated: 1, reusedFromCache: 0 },
+          tokens: { prompt: 1, generated: 1, reusedFromCache: 0, decodeRuns: 1 },
           cache: { imageEmbeddings: 'miss' },
           graphRuns: [],
         };

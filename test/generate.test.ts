@@ -97,6 +97,69 @@ describe('greedy generation', () => {
   });
 });
 
+describe('greedy generation with prompt-lookup drafts', () => {
+  // Earlier text the drafts are looked up in: a previous answer, as in a follow-up.
+  const history = ['<s>', 'where', 'is', 'it', '?', 'sure', ',', 'it', '.', '</s>', 'and', 'now', '?'];
+  const packs: LoadedPack[] = [];
+  afterAll(async () => {
+    for (const pack of packs) await releasePack(pack);
+  });
+
+  async function answer(tokens: string[], options: { draftLength: number; maxNewTokens?: number }) {
+    const pack = await openPack(await scriptedPack(`drafts-${tokens.join('-').replace(/[^a-z]/gi, 'x')}`, history.length, tokens));
+    packs.push(pack);
+    const ids = history.map((t) => vocabIds[t]!);
+    let runs = 0;
+    const run = pack.sessions.decoder.run.bind(pack.sessions.decoder);
+    pack.sessions.decoder.run = ((...args: Parameters<typeof run>) => {
+      runs++;
+      return run(...args);
+    }) as typeof run;
+    const result = await generate({
+      pack,
+      embeds: await embedTokens(pack, ids),
+      count: ids.length,
+      kv: emptyKv(pack),
+      maxNewTokens: options.maxNewTokens ?? 512,
+      contextLength: manifest.decoder.contextLength,
+      segId: vocabIds['[SEG]']!,
+      eosId: vocabIds['</s>']!,
+      throwIfAborted: () => undefined,
+      context: ids,
+      draftLength: options.draftLength,
+    });
+    return { result, runs, key: Array.from(result.kv.tensors['past_key_values.0.key']!.data as Float32Array) };
+  }
+
+  const cases: Array<[string, string[], number | undefined]> = [
+    ['the answer repeats the earlier one', ['sure', ',', 'it', '.', '</s>'], undefined],
+    ['the draft is right only in part', ['sure', ',', '[SEG]', '[SEG]', 'it', '.', '</s>'], undefined],
+    ['the limit falls inside an accepted draft', ['sure', ',', 'it', '.', '</s>'], 3],
+    ['the earlier answer is not repeated at all', ['no', '[SEG]', '.', '</s>'], undefined],
+  ];
+  it.each(cases)('answers exactly as one token per run when %s', async (_, tokens, maxNewTokens) => {
+    const plain = await answer(tokens, { draftLength: 0, maxNewTokens });
+    const drafted = await answer(tokens, { draftLength: 8, maxNewTokens });
+    expect(drafted.result.ids).toEqual(plain.result.ids);
+    expect(drafted.result.segHidden.map((h) => h[0])).toEqual(plain.result.segHidden.map((h) => h[0]));
+    expect(drafted.result.fedIds).toEqual(plain.result.fedIds);
+    expect(drafted.result.kv.length).toBe(history.length + drafted.result.fedIds.length);
+    expect(drafted.key).toEqual(plain.key);
+    expect(drafted.runs).toBeLessThanOrEqual(plain.runs);
+    expect(drafted.result.drafts.proposed).toBeGreaterThan(0);
+  });
+
+  it('decodes a repeated answer in far fewer decoder runs', async () => {
+    const tokens = ['sure', ',', 'it', '.', '</s>'];
+    const plain = await answer(tokens, { draftLength: 0 });
+    const drafted = await answer(tokens, { draftLength: 8 });
+    expect(plain.result.decodeRuns).toBe(4);
+    // 'sure' comes from the prefill; one run then checks ', it . </s>' and accepts all of it.
+    expect(drafted.result.decodeRuns).toBe(1);
+    expect(drafted.result.drafts.accepted).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('the engine with scripted answers', () => {
   it('gives one mask per [SEG], in order, and keeps both markers in the text', async () => {
     // The prompt length is only known once tokenised: build the script for it.

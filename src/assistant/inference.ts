@@ -24,7 +24,7 @@ export interface InferenceResult {
   text: string;
   segments: InferenceSegment[];
   timings: StageTimings;
-  tokens: { prompt: number; generated: number; reusedFromCache: number };
+  tokens: ChatResult['tokens'];
   imageEmbeddings: 'hit' | 'miss';
 }
 

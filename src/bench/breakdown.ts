@@ -28,7 +28,7 @@
  * - `wall`: assistant.handle() called -> reply; `queueWait`: called -> the
  *   queue's 'started' event (includes the checks and storage before queueing).
  */
-import type { StageTimings } from '../engine/types.js';
+import type { ChatResult, StageTimings } from '../engine/types.js';
 import type { TurnRecord } from './harness.js';
 import { type Summary, collect, median, summariseAll } from './stats.js';
 
@@ -57,7 +57,7 @@ export interface GroupSummary {
   /** Per graph: run time per turn (ms) and runs per turn (median). */
   graphs: Record<string, Summary & { runs: number }>;
   /** Medians of the engine's token counts. */
-  tokens: { prompt: number; generated: number; reusedFromCache: number };
+  tokens: ChatResult['tokens'];
   imageCache: { hits: number; misses: number };
   segments: number;
   /** The longest single graph run of these turns (compare with the event loop's max delay). */
@@ -81,13 +81,13 @@ export function summariseTurns(records: readonly TurnRecord[]): GroupSummary | u
   }
   const graphs: GroupSummary['graphs'] = {};
   for (const [name, summary] of Object.entries(summariseAll(graphMs))) graphs[name] = { ...summary, runs: median(graphRuns[name]!) };
-  const tokens = (key: 'prompt' | 'generated' | 'reusedFromCache') => median(records.map((r) => r.chat.tokens[key]));
+  const tokens = (key: keyof ChatResult['tokens']) => median(records.map((r) => r.chat.tokens[key]));
   return {
     turns: records.length,
     stages: summariseAll(stages) as GroupSummary['stages'],
     turn: summariseAll(turn) as GroupSummary['turn'],
     graphs,
-    tokens: { prompt: tokens('prompt'), generated: tokens('generated'), reusedFromCache: tokens('reusedFromCache') },
+    tokens: { prompt: tokens('prompt'), generated: tokens('generated'), reusedFromCache: tokens('reusedFromCache'), decodeRuns: tokens('decodeRuns') },
     imageCache: {
       hits: records.filter((r) => r.chat.imageCache === 'hit').length,
       misses: records.filter((r) => r.chat.imageCache === 'miss').length,

@@ -39,7 +39,7 @@ function groupTable(groups: { title: string; group?: GroupSummary }[]): string[]
     const c = g.group!.imageCache;
     const graphs = Object.entries(g.group!.graphs).map(([name, v]) => `${name} ${ms(v.median)} ms/${v.runs} run(s)`);
     lines.push(`  ${g.title} graph runs (median): ${graphs.join(' · ')}; longest single run ${g.group!.longestGraphRun.graph} ${ms(g.group!.longestGraphRun.ms)} ms`);
-    lines.push(`  ${g.title}: ${t.prompt} prompt positions, ${t.generated} generated, ${t.reusedFromCache} reused from the KV cache; image cache ${c.hits} hit(s), ${c.misses} miss(es); ${g.group!.segments} mask(s)`);
+    lines.push(`  ${g.title}: ${t.prompt} prompt positions, ${t.generated} generated in ${t.decodeRuns} decoder run(s) after the prefill, ${t.reusedFromCache} reused from the KV cache; image cache ${c.hits} hit(s), ${c.misses} miss(es); ${g.group!.segments} mask(s)`);
   }
   return lines;
 }

@@ -59,6 +59,7 @@ export const configSchema = section({
     providers: list(enumOf(providerNames)).min(1, { error: 'expected at least one provider' }),
     deviceId: int(0),
     cpuThreads: int(0),
+    draftLength: int(0),
     cache: section({
       imageBytes: int(0),
       kvBytes: int(0),

@@ -17,6 +17,8 @@ export interface EngineOptions extends PackOptions {
   /** Images over this many pixels are refused before decoding. */
   maxImagePixels?: number;
   cache?: { imageBytes?: number; kvBytes?: number };
+  /** Most prompt-lookup draft tokens checked per decoder run (lookup.ts); 0 turns drafting off. */
+  draftLength?: number;
 }
 
 export interface EngineStats {
@@ -176,6 +178,8 @@ export class Engine implements ChatEngine {
       eosId: tokenizer.eosId,
       throwIfAborted,
       embed: (ids) => this.tokenEmbeddings.rows(ids),
+      context: ids,
+      draftLength: this.options.draftLength ?? 0,
     });
     timings.prefill = generation.prefillMs;
     timings.decodeSteps = generation.decodeMs;
@@ -187,7 +191,7 @@ export class Engine implements ChatEngine {
       text: tokenizer.decode(generation.ids),
       segments,
       timings,
-      tokens: { prompt: promptPositions, generated: generation.ids.length, reusedFromCache: match?.positions ?? 0 },
+      tokens: { prompt: promptPositions, generated: generation.ids.length, reusedFromCache: match?.positions ?? 0, decodeRuns: generation.decodeRuns },
       cache: { imageEmbeddings: image.hit ? 'hit' : 'miss' },
       graphRuns: this.graphRuns,
     };

@@ -1,4 +1,5 @@
 import type ort from 'onnxruntime-node';
+import { lookupDraft } from './lookup.js';
 import type { LoadedPack } from './pack.js';
 import { type FloatData, allocFloat, argmax, floatData, floatTensor, int64Tensor, truncateKv } from './tensors.js';
 
@@ -40,15 +41,18 @@ export function truncateKvState(kv: KvState, length: number): KvState {
 }
 
 export interface StepResult {
-  /** The id the last position's logits pick (greedy). */
-  next: number;
-  /** last_hidden_state of the last position: the state that produced `next`. */
-  hidden: FloatData;
+  /** For each scored row, in order: the id its logits pick (greedy). */
+  next: number[];
+  /** last_hidden_state of each scored row: the state that produced its `next`. */
+  hidden: FloatData[];
   kv: KvState;
 }
 
-/** Runs the decoder over `count` new embedding rows after `kv`, greedy on the last row. */
-export async function decoderStep(pack: LoadedPack, embeds: FloatData, count: number, kv: KvState): Promise<StepResult> {
+/**
+ * Runs the decoder over `count` new embedding rows after `kv`, greedy on the
+ * last `scored` rows (a prefill needs only its last; a draft check needs all).
+ */
+export async function decoderStep(pack: LoadedPack, embeds: FloatData, count: number, kv: KvState, scored = 1): Promise<StepResult> {
   const { dtype } = pack.manifest;
   const { hidden: H, vocab: V, layers } = pack.manifest.decoder;
   const total = kv.length + count;
@@ -67,11 +71,13 @@ export async function decoderStep(pack: LoadedPack, embeds: FloatData, count: nu
   for (let i = 0; i < layers; i++) {
     for (const part of ['key', 'value']) tensors[`past_key_values.${i}.${part}`] = out[`present.${i}.${part}`]!;
   }
-  return {
-    next: argmax(logits, (count - 1) * V, V),
-    hidden: hiddenAll.slice((count - 1) * H, count * H),
-    kv: { tensors, length: total },
-  };
+  const next: number[] = [];
+  const hidden: FloatData[] = [];
+  for (let row = count - scored; row < count; row++) {
+    next.push(argmax(logits, row * V, V));
+    hidden.push(hiddenAll.slice(row * H, (row + 1) * H));
+  }
+  return { next, hidden, kv: { tensors, length: total } };
 }
 
 /** Token embeddings for `ids`, as rows of the pack's dtype. */
@@ -92,6 +98,10 @@ export interface GenerationResult {
   fedIds: number[];
   prefillMs: number;
   decodeMs: number;
+  /** Decoder runs after the prefill (fewer than the tokens when drafts were accepted). */
+  decodeRuns: number;
+  /** Draft tokens proposed and accepted (see lookup.ts). */
+  drafts: { proposed: number; accepted: number };
 }
 
 export interface GenerationInput {
@@ -107,32 +117,73 @@ export interface GenerationInput {
   throwIfAborted: () => void;
   /** Token embedding rows (a cache in front of embed_tokens); the graph itself by default. */
   embed?: (ids: readonly number[]) => Promise<FloatData>;
+  /** The whole prompt's ids (image slots negative), where drafts are looked up. */
+  context?: readonly number[];
+  /** Most draft tokens checked per decoder run; 0 decodes one token per run. */
+  draftLength?: number;
 }
 
 /**
- * Greedy decoding with the KV cache. The [SEG] offset rule: the hidden state
- * used for a `[SEG]` is the one at the position whose logits produced it (the
- * token before it), not the `[SEG]` position's own.
+ * Greedy decoding with the KV cache and prompt-lookup drafts (lookup.ts). The
+ * [SEG] offset rule: the hidden state used for a `[SEG]` is the one at the
+ * position whose logits produced it (the token before it), not the `[SEG]`
+ * position's own.
+ *
+ * A run feeds the last chosen token and a draft of the next ones; row i's
+ * logits give the greedy choice after draft token i - 1, so the draft is
+ * accepted up to its first token that differs from the choice, and that
+ * choice is the next token. The cache keeps only the accepted positions.
  */
 export async function generate(input: GenerationInput): Promise<GenerationResult> {
-  const { pack, segId, eosId } = input;
+  const { pack, segId, eosId, maxNewTokens, contextLength } = input;
+  const embed = input.embed ?? ((ids: readonly number[]) => embedTokens(pack, ids));
   let started = performance.now();
-  let step = await decoderStep(pack, input.embeds, input.count, input.kv);
+  const prefill = await decoderStep(pack, input.embeds, input.count, input.kv);
   const prefillMs = performance.now() - started;
   started = performance.now();
   const ids: number[] = [];
   const fedIds: number[] = [];
   const segHidden: FloatData[] = [];
-  while (true) {
-    const token = step.next;
-    if (token === eosId) break;
+  const drafts = { proposed: 0, accepted: 0 };
+  let decodeRuns = 0;
+  let kv = prefill.kv;
+  const emit = (token: number, hidden: FloatData) => {
     ids.push(token);
-    if (token === segId) segHidden.push(step.hidden);
-    if (ids.length >= input.maxNewTokens || step.kv.length >= input.contextLength) break;
+    if (token === segId) segHidden.push(hidden);
+  };
+  // The chosen token not fed yet, with the hidden state that chose it.
+  let next = { token: prefill.next[0]!, hidden: prefill.hidden[0]! };
+  while (next.token !== eosId) {
+    emit(next.token, next.hidden);
+    if (ids.length >= maxNewTokens || kv.length >= contextLength) break;
     input.throwIfAborted();
-    const embeds = await (input.embed ? input.embed([token]) : embedTokens(pack, [token]));
-    step = await decoderStep(pack, embeds, 1, step.kv);
-    fedIds.push(token);
+    const room = Math.min(input.draftLength ?? 0, maxNewTokens - ids.length, contextLength - kv.length - 1);
+    const draft = lookupDraft(input.context ?? [], ids, room);
+    const fed = [next.token, ...draft];
+    const step = await decoderStep(pack, await embed(fed), fed.length, kv, fed.length);
+    decodeRuns++;
+    let accepted = 0;
+    while (accepted < draft.length && step.next[accepted] === draft[accepted]) accepted++;
+    drafts.proposed += draft.length;
+    drafts.accepted += accepted;
+    // Positions of this run that stay cached: `next`, then accepted draft tokens up to a stop.
+    // As without drafts, neither EOS nor a token that reaches the limit is ever fed.
+    let kept = 1;
+    let stopped = false;
+    for (let i = 0; i < accepted && !stopped; i++) {
+      if (draft[i] === eosId) {
+        stopped = true;
+        break;
+      }
+      emit(draft[i]!, step.hidden[i]!);
+      if (ids.length >= maxNewTokens) stopped = true;
+      else kept++;
+    }
+    // Positions after the kept ones came from a wrong guess or lie past the stop.
+    kv = truncateKvState(step.kv, kv.length + kept);
+    fedIds.push(...fed.slice(0, kept));
+    if (stopped) break;
+    next = { token: step.next[accepted]!, hidden: step.hidden[accepted]! };
   }
-  return { ids, segHidden, kv: step.kv, fedIds, prefillMs, decodeMs: performance.now() - started };
+  return { ids, segHidden, kv, fedIds, prefillMs, decodeMs: performance.now() - started, decodeRuns, drafts };
 }

@@ -75,7 +75,12 @@ export interface ChatResult {
   /** One per `[SEG]`, in order of appearance. */
   segments: Segment[];
   timings: StageTimings;
-  tokens: { prompt: number; generated: number; reusedFromCache: number };
+  /**
+   * Prompt positions, tokens generated, prompt positions whose KV came from the
+   * cache, and decoder runs after the prefill (fewer than the tokens generated
+   * when prompt-lookup drafts were accepted).
+   */
+  tokens: { prompt: number; generated: number; reusedFromCache: number; decodeRuns: number };
   cache: { imageEmbeddings: 'hit' | 'miss' };
   /** Every graph run of this chat, in ms from its start (runs may overlap): what graph time really was. */
   graphRuns: GraphRun[];
