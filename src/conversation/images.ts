@@ -8,8 +8,12 @@ import { type KvBackend, type StoreOptions, idleMs, openKvBackend } from './back
  * a GPU worker on another host reads the image from here (ARCHITECTURE.md).
  */
 export interface ImageStore {
-  /** Stores the file once however often it is put; returns its sha256 hex. The caller must not change `bytes` afterwards. */
-  put(bytes: Uint8Array): Promise<string>;
+  /**
+   * Stores the file once however often it is put; returns its sha256 hex. The
+   * caller must not change `bytes` afterwards. `hash`, when the caller has it
+   * already (from sha256HexAsync), saves hashing the file twice.
+   */
+  put(bytes: Uint8Array, hash?: string): Promise<string>;
   /** The exact bytes that were put (not to be changed), or undefined when unknown or expired. */
   get(hash: string): Promise<Uint8Array | undefined>;
   /** Whether the image is still stored, without decoding it. */
@@ -67,9 +71,9 @@ export async function createImageStore(target: string | KvBackend, options: Stor
   });
 
   return {
-    async put(bytes) {
+    async put(bytes, known) {
       if (bytes.byteLength === 0) throw new UserInputError('The image file is empty.', 'image_empty');
-      const hash = await sha256HexAsync(bytes);
+      const hash = known ?? (await sha256HexAsync(bytes));
       if (recent.has(hash)) return hash;
       const key = IMAGES + hash;
       await backend.withLock(key, async () => {

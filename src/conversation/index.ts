@@ -16,4 +16,4 @@ export {
   type DedupeStore,
   type SessionStore,
 } from './store.js';
-export { createImageStore, sha256Hex, type ImageStore } from './images.js';
+export { createImageStore, sha256Hex, sha256HexAsync, type ImageStore } from './images.js';

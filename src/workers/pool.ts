@@ -5,8 +5,7 @@ import { samResizeShape } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
 import { scratchSharedBuffer } from './scratch.js';
-import type { MaskSummary } from '../engine/mask.js';
-import type { MaskInput, UserErrorValue } from './tasks.js';
+import type { UserErrorValue } from './tasks.js';
 import { UserInputError, type UserInputErrorCode } from '../errors.js';
 
 /**
@@ -62,10 +61,6 @@ export class PixelPool {
     } finally {
       this.samShared.give(shared);
     }
-  }
-
-  masks(input: MaskInput): Promise<MaskSummary[]> {
-    return this.piscina.run(input, { name: 'masks' });
   }
 
   /** Draws on `image`, which must stay unchanged until this settles. */

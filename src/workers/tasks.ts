@@ -1,6 +1,6 @@
 /**
  * Pixel work that runs on worker threads: every per-pixel loop of a turn
- * (resampling, normalising, mask upsampling, RLE, overlay drawing) would
+ * (decoding, resampling, normalising, overlay drawing) would
  * otherwise block the event loop that serves the chat surfaces for tens of ms
  * per turn. Each task takes and returns plain, cloneable data.
  */
@@ -11,8 +11,6 @@ import { UserInputError } from '../errors.js';
 import { decodeImage } from '../engine/image.js';
 import type { PackManifest } from '../engine/manifest.js';
 import { decodeRle } from '../engine/mask.js';
-import type { MaskSummary } from '../engine/mask.js';
-import { maskSummariesFromLowRes } from '../engine/postprocess.js';
 import { clipPixelRows, samPixelRows } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
@@ -91,19 +89,6 @@ export function clipRows(input: { image: DecodedImage; clip: PackManifest['clip'
 /** Rows [from, to) of SAM's pixel values, written into `out` (shared memory). */
 export function samRows(input: { image: DecodedImage; sam: PackManifest['sam']; out: Float32Array; from: number; to: number }): void {
   samPixelRows(input.image, input.sam, input.out, input.from, input.to);
-}
-
-export interface MaskInput {
-  lowRes: Float32Array;
-  count: number;
-  lowSize: number;
-  samSize: number;
-  resized: { width: number; height: number };
-  original: { width: number; height: number };
-}
-
-export function masks(input: MaskInput): MaskSummary[] {
-  return maskSummariesFromLowRes(input.lowRes, input.count, input.lowSize, input.samSize, input.resized, input.original);
 }
 
 /** Draws on `image` (shared memory, read only: see DecodedImages) and encodes the result. */
