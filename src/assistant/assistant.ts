@@ -172,6 +172,9 @@ export class Assistant implements AssistantPort {
           );
         }
       }
+      // Hashed while sniffed (both on libuv's threads).
+      const hashing = sha256HexAsync(bytes);
+      hashing.catch(() => undefined); // awaited below, unless the sniff fails first
       try {
         // Sniffed from the bytes, with the pixel cap, before anything is stored or queued.
         await imageInfo(bytes, { maxPixels: limits.maxImagePixels });
@@ -181,7 +184,7 @@ export class Assistant implements AssistantPort {
         }
         throw error;
       }
-      const hash = await sha256HexAsync(bytes);
+      const hash = await hashing;
       // When the job will start at once, decoding starts now, beside storing the file:
       // the decode is the first thing the engine waits for. Not when turns are queued,
       // as each would hold a decoded image for nothing.
