@@ -27,9 +27,11 @@ async function maskIou(engine: Engine, file: Uint8Array, turns: ChatTurn[], colo
 
 describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtype) => {
   let engine: Engine;
+  let toyDir: string;
   let cleanup: () => Promise<void>;
   beforeAll(async () => {
     const pack = await makeToyPack(dtype);
+    toyDir = pack.dir;
     cleanup = pack.cleanup;
     engine = await Engine.open(pack.dir, {});
   });
@@ -76,6 +78,24 @@ describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtyp
     expect(third.iou).toBeGreaterThanOrEqual(0.9);
   });
 
+  it('answers follow-ups the same with prompt-lookup drafts, in fewer decoder runs', async () => {
+    const drafting = await Engine.open(toyDir, { draftLength: 8 });
+    try {
+      const file = await encodeImage(drawShapes(400, 300, paletteScene(400, 300)), 'png');
+      const turns: ChatTurn[] = [{ user: 'segment the green one' }];
+      for (const next of ['and the orange one?', 'the purple one now']) {
+        const [plain, drafted] = [await engine.chat({ image: file, turns }), await drafting.chat({ image: file, turns })];
+        expect(drafted.text).toBe(plain.text);
+        expect(drafted.segments.map((s) => [s.rle.counts, s.bbox])).toEqual(plain.segments.map((s) => [s.rle.counts, s.bbox]));
+        if (turns.length > 1) expect(drafted.tokens.decodeRuns).toBeLessThan(plain.tokens.decodeRuns);
+        turns[turns.length - 1]!.assistant = plain.text;
+        turns.push({ user: next });
+      }
+    } finally {
+      await drafting.close();
+    }
+  });
+
   it('answers a question naming no colour with an empty mask', async () => {
     const file = await encodeImage(drawShapes(320, 240, paletteScene(320, 240)), 'webp');
     const result = await engine.chat({ image: file, turns: [{ user: 'what is in the picture?' }] });
@@ -88,6 +108,7 @@ describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtyp
 
 describe('image formats and orientation', () => {
   let engine: Engine;
+  let toyDir: string;
   let cleanup: () => Promise<void>;
   let scene: RawImage;
   beforeAll(async () => {
