@@ -66,7 +66,9 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     logger,
   });
   let stores: ConversationStores | undefined;
-  // The renderer's pool: the engine thread has its own for decoding and preprocessing.
+  // This side's pool decodes images (for the engine thread and the overlay) and draws overlays;
+  // the engine thread has its own for preprocessing. One thread: with two, 8 conversations at
+  // once on the toy pack finished no sooner (4.3 vs 4.4 and 3.9 vs 4.8 turns/s on 2 cores).
   const pixels = acquirePixelPool(1);
   const decodedImages = new DecodedImages(pixels.pool, { maxPixels: config.limits.maxImagePixels });
   try {

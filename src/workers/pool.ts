@@ -97,8 +97,8 @@ let shared: { pool: PixelPool; piscina: Piscina; users: number } | undefined;
 /**
  * `maxThreads` counts when this call creates the pool (the first user in this
  * thread): the engine wants two (CLIP and SAM preprocessing side by side), the
- * renderer beside an engine thread one (overlays come one at a time, and every
- * extra thread contends with ONNX Runtime for the cores).
+ * decoder and renderer beside an engine thread one (see runtime.ts: every extra
+ * thread contends with ONNX Runtime for the cores).
  */
 export function acquirePixelPool(maxThreads = Math.max(2, Math.min(4, os.availableParallelism()))): { pool: PixelPool; release: () => Promise<void> } {
   if (!shared) {
