@@ -170,14 +170,13 @@ export async function generate(input: GenerationInput): Promise<GenerationResult
     // As without drafts, neither EOS nor a token that reaches the limit is ever fed.
     let kept = 1;
     let stopped = false;
-    for (let i = 0; i < accepted && !stopped; i++) {
-      if (draft[i] === eosId) {
+    for (let i = 0; i < accepted; i++) {
+      if (draft[i] !== eosId) emit(draft[i]!, step.hidden[i]!);
+      if (draft[i] === eosId || ids.length >= maxNewTokens) {
         stopped = true;
         break;
       }
-      emit(draft[i]!, step.hidden[i]!);
-      if (ids.length >= maxNewTokens) stopped = true;
-      else kept++;
+      kept++;
     }
     // Positions after the kept ones came from a wrong guess or lie past the stop.
     kv = truncateKvState(step.kv, kv.length + kept);
