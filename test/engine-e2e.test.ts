@@ -108,7 +108,6 @@ describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtyp
 
 describe('image formats and orientation', () => {
   let engine: Engine;
-  let toyDir: string;
   let cleanup: () => Promise<void>;
   let scene: RawImage;
   beforeAll(async () => {

@@ -103,9 +103,9 @@ export class Assistant implements AssistantPort {
         onProgress: (event) => {
           // Once the job runs, the image is decoded for the overlay while the
           // engine works (the in-process engine reads the same pixels; a no-op
-          // when they are kept from the last turn). Not earlier: queued turns
-          // would each hold a decoded image for nothing. A failure here
-          // resurfaces at drawing.
+          // when kept from the last turn or started at upload). Queued turns
+          // wait till then: each would hold a decoded image for nothing. A
+          // failure here resurfaces at drawing.
           if (event.type === 'started') this.options.decodedImages.prefetch(image.hash, image.bytes);
           options.onProgress?.(event);
         },

@@ -21,17 +21,16 @@ export interface DecodedImageLease {
 export interface DecodedImagesOptions {
   /** Images over this many pixels are refused before decoding (limits.maxImagePixels). */
   maxPixels: number;
-  /**
-   * Idle images kept beyond the most recent one, in bytes (default 0: the most
-   * recent only, whatever its size, as the likeliest next one). Keeping more
-   * saves little: where the engine has an image's embeddings, its overlay's
-   * decode runs beside the chat. And each kept image is one less recycled
-   * buffer: decoding into fresh memory took a 1080p decode from 14 to 35-75 ms.
-   */
-  keepBytes?: number;
-  /** Everything idle is dropped after this long unused: an idle server holds no pixels. */
-  keepMs?: number;
 }
+
+/**
+ * Of the images nobody holds, only the most recent is kept (whatever its size:
+ * it is the likeliest next one). Keeping more saves little, since where the
+ * engine has an image's embeddings its overlay's decode runs beside the chat,
+ * and each kept image is one less recycled buffer: decoding into fresh memory
+ * took a 1080p decode from 14 to 35-75 ms.
+ */
+const KEEP_MS = 10 * 60_000; // then even that one goes: an idle server holds no pixels
 
 interface Entry {
   hash: string;
@@ -46,17 +45,12 @@ export class DecodedImages {
   private readonly entries = new Map<string, Entry>();
   /** One spare buffer from an evicted image: fresh memory costs a page fault per 4 KiB (see scratch.ts). */
   private readonly spare = scratchSharedBuffer();
-  private readonly keepBytes: number;
-  private readonly keepMs: number;
   private dropTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly pool: PixelPool,
     private readonly options: DecodedImagesOptions,
-  ) {
-    this.keepBytes = options.keepBytes ?? 0;
-    this.keepMs = options.keepMs ?? 10 * 60_000;
-  }
+  ) {}
 
   /** True when `hash` is decoded or being decoded. */
   has(hash: string): boolean {
@@ -121,16 +115,11 @@ export class DecodedImages {
     return entry;
   }
 
-  /** Evicts idle images, oldest first, until the others fit in keepBytes; the newest always stays. */
+  /** Evicts every decoded image nobody holds but the newest. */
   private trim(): void {
-    let bytes = 0;
-    for (const entry of this.entries.values()) bytes += entry.image?.data.byteLength ?? 0;
     const newest = [...this.entries.values()].at(-1);
     for (const entry of this.entries.values()) {
-      if (bytes - (newest?.image?.data.byteLength ?? 0) <= this.keepBytes) break;
-      if (entry === newest || entry.users > 0 || !entry.image) continue;
-      bytes -= entry.image.data.byteLength;
-      this.evict(entry);
+      if (entry !== newest && entry.users === 0 && entry.image) this.evict(entry);
     }
   }
 
@@ -142,7 +131,7 @@ export class DecodedImages {
 
   private touch(): void {
     clearTimeout(this.dropTimer);
-    this.dropTimer = setTimeout(() => this.clear(), this.keepMs);
+    this.dropTimer = setTimeout(() => this.clear(), KEEP_MS);
     this.dropTimer.unref();
   }
 }
