@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ScratchBuffer, scratchArrayBuffer } from '../src/workers/scratch.js';
+import { ScratchBuffer, scratchArrayBuffer, scratchSharedBuffer, withSharedBytes } from '../src/workers/scratch.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -49,5 +49,41 @@ describe('ScratchBuffer', () => {
     scratch.give(again);
     vi.advanceTimersByTime(60_001);
     expect(scratch.take(100)).not.toBe(buffer);
+  });
+});
+
+describe('withSharedBytes', () => {
+  it('lends a copy in reused shared memory, and a second one while the first is lent', async () => {
+    const scratch = scratchSharedBuffer();
+    const file = new Uint8Array([1, 2, 3, 4, 5]);
+    let firstMemory: ArrayBufferLike | undefined;
+    await withSharedBytes(scratch, file, async (shared) => {
+      expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect([...shared]).toEqual([1, 2, 3, 4, 5]);
+      firstMemory = shared.buffer;
+      // Lent out: a turn meanwhile must not write over it.
+      await withSharedBytes(scratch, new Uint8Array([9, 9]), async (other) => {
+        expect(other.buffer).not.toBe(firstMemory);
+      });
+      expect([...shared]).toEqual([1, 2, 3, 4, 5]);
+    });
+    await withSharedBytes(scratch, new Uint8Array([7, 8, 9]), async (shared) => {
+      expect(shared.buffer).toBe(firstMemory);
+      expect([...shared]).toEqual([7, 8, 9]);
+    });
+  });
+
+  it('passes shared bytes through as they are, and gives the memory back when `use` fails', async () => {
+    const scratch = scratchSharedBuffer();
+    const already = new Uint8Array(new SharedArrayBuffer(4), 1, 2);
+    await withSharedBytes(scratch, already, async (shared) => expect(shared).toBe(already));
+    let lent: ArrayBufferLike | undefined;
+    await expect(
+      withSharedBytes(scratch, new Uint8Array(10), async (shared) => {
+        lent = shared.buffer;
+        throw new Error('decode failed');
+      }),
+    ).rejects.toThrow('decode failed');
+    await withSharedBytes(scratch, new Uint8Array(10), async (shared) => expect(shared.buffer).toBe(lent));
   });
 });

@@ -8,6 +8,7 @@ import { buildPrompt } from './prompt.js';
 import type { HostRequest, SerialisedError, ThreadInit } from './thread-host.js';
 import { IMAGE_SLOT, LisaTokenizer } from './tokenizer.js';
 import type { ChatRequest, ChatResult, ChatTurn } from './types.js';
+import { scratchSharedBuffer, withSharedBytes } from '../workers/scratch.js';
 
 /** What the rest of lisa-bot needs of an engine, wherever it runs. */
 export interface ChatEngine {
@@ -137,16 +138,23 @@ export class EngineThread implements ChatEngine {
       await this.restarting;
     }
     const id = this.nextId++;
-    const { signal, decoded, ...rest } = request;
+    const { signal, decoded, image, ...rest } = request;
     // Pixels in shared memory cross without a copy; any others are cheaper decoded again over there than cloned.
     const shared = decoded?.data.buffer instanceof SharedArrayBuffer ? decoded : undefined;
     const worker = this.worker;
-    return new Promise<ChatResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'chat', id, request: { ...rest, decoded: shared } } satisfies HostRequest);
-      signal?.addEventListener('abort', () => worker.postMessage({ type: 'abort', id } satisfies HostRequest), { once: true });
+    // The file too (read over there only to decode it when needed): the chat settles
+    // only once the thread has answered, so its memory is not reused before.
+    return withSharedBytes(this.files, image, (file) => {
+      return new Promise<ChatResult>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        worker.postMessage({ type: 'chat', id, request: { ...rest, image: file, decoded: shared } } satisfies HostRequest);
+        signal?.addEventListener('abort', () => worker.postMessage({ type: 'abort', id } satisfies HostRequest), { once: true });
+      });
     });
   }
+
+  /** Image files on their way to the engine thread (see withSharedBytes). */
+  private readonly files = scratchSharedBuffer();
 
   private async restart(): Promise<void> {
     this.logger?.warn('restarting the engine thread');

@@ -4,7 +4,7 @@ import type { PackManifest } from '../engine/manifest.js';
 import { samResizeShape } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import type { OverlayFormat, RenderedImage } from '../render/overlay.js';
-import { scratchSharedBuffer } from './scratch.js';
+import { scratchSharedBuffer, withSharedBytes } from './scratch.js';
 import type { UserErrorValue } from './tasks.js';
 import { UserInputError, type UserInputErrorCode } from '../errors.js';
 
@@ -18,8 +18,11 @@ export class PixelPool {
 
   /** Pixels in shared memory: `into`'s when it is large enough (see tasks.ts). */
   async decode(bytes: Uint8Array, maxPixels: number, into?: SharedArrayBuffer): Promise<DecodedImage> {
-    return unwrap(await this.piscina.run({ bytes, maxPixels, into }, { name: 'decode' }));
+    return withSharedBytes(this.files, bytes, async (file) => unwrap(await this.piscina.run({ bytes: file, maxPixels, into }, { name: 'decode' })));
   }
+
+  /** Image files on their way to the decoder (see withSharedBytes). */
+  private readonly files = scratchSharedBuffer();
 
   /**
    * CLIP pixel values, in `parts` row bands on as many threads: the LLM waits
