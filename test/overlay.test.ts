@@ -1,3 +1,4 @@
+import { MessageChannel } from 'node:worker_threads';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { BinaryMask, DecodedImage } from '../src/engine/types.js';
@@ -166,6 +167,23 @@ describe('renderOverlay', () => {
     expect(out).toMatchObject({ format, contentType, width: W, height: H });
     const meta = await sharp(out.data).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual([format, W, H]);
+  });
+
+  it.each(['png', 'jpeg', 'webp'] as const)('hands %s back in memory a worker can transfer to another thread, not clone', async (format) => {
+    // 1920x1080 takes the JPEG strip path; a transferred buffer is detached on this side.
+    const big: DecodedImage = { width: 1920, height: 1080, data: new Uint8Array(1920 * 1080 * 3).fill(90) };
+    const mask = { width: 1920, height: 1080, data: new Uint8Array(1920 * 1080).fill(1, 1920 * 100, 1920 * 300) };
+    for (const image of format === 'jpeg' ? [flatImage(), big] : [flatImage()]) {
+      const masks = image === big ? [{ mask, rgb: segmentColour(0).rgb }] : [{ mask: rectMask(20, 20, 60, 60), rgb: segmentColour(0).rgb }];
+      const out = await renderOverlay(image, masks, { format });
+      const encoded = Buffer.from(out.data);
+      const { port1, port2 } = new MessageChannel();
+      const received = new Promise<Uint8Array>((resolve) => port2.once('message', resolve));
+      port1.postMessage(out.data, [out.data.buffer as ArrayBuffer]);
+      expect(out.data.length).toBe(0);
+      expect(Buffer.from(await received).equals(encoded)).toBe(true);
+      port1.close();
+    }
   });
 });
 

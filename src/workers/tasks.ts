@@ -106,9 +106,8 @@ export async function overlay(input: {
       input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb, bbox: s.bbox })),
       { format: input.format },
     );
-    // A sharp Buffer may be a slice of a shared pool: hand back a copy that owns its memory.
-    const data = new Uint8Array(rendered.data);
-    return moving({ ...rendered, data }, [data.buffer]);
+    // Moved, not cloned: the encoded image owns its memory (see RenderedImage).
+    return moving(rendered, [rendered.data.buffer]);
   } finally {
     overlayMasks.give(maskMemory);
   }
