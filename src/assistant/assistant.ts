@@ -172,9 +172,13 @@ export class Assistant implements AssistantPort {
           );
         }
       }
-      // Hashed while sniffed (both on libuv's threads).
-      const hashing = sha256HexAsync(bytes);
-      hashing.catch(() => undefined); // awaited below, unless the sniff fails first
+      const hash = await sha256HexAsync(bytes);
+      // When the job will start at once, decoding starts now, beside the sniff and the
+      // storing: the decode is the first thing the engine waits for. The decoder refuses
+      // whatever the sniff refuses (its failure is dropped, the sniff's reported). Not
+      // when turns are queued, as each would hold a decoded image for nothing.
+      const { queue } = this.options;
+      if (queue.size === 0 && queue.running === 0) this.options.decodedImages.prefetch(hash, bytes);
       try {
         // Sniffed from the bytes, with the pixel cap, before anything is stored or queued.
         await imageInfo(bytes, { maxPixels: limits.maxImagePixels });
@@ -184,12 +188,6 @@ export class Assistant implements AssistantPort {
         }
         throw error;
       }
-      const hash = await hashing;
-      // When the job will start at once, decoding starts now, beside storing the file:
-      // the decode is the first thing the engine waits for. Not when turns are queued,
-      // as each would hold a decoded image for nothing.
-      const { queue } = this.options;
-      if (queue.size === 0 && queue.running === 0) this.options.decodedImages.prefetch(hash, bytes);
       // Stored before the job is queued (a worker elsewhere reads it by hash). Writing
       // it during the inference instead was tried: under a burst of 50 uploads the
       // deferred writes bunched up and the web API's p99 accept time went 90 -> 220-285 ms.
