@@ -70,7 +70,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
   // the engine thread has its own for preprocessing. One thread: with two, 8 conversations at
   // once on the toy pack finished no sooner (4.3 vs 4.4 and 3.9 vs 4.8 turns/s on 2 cores).
   const pixels = acquirePixelPool(1);
-  const decodedImages = new DecodedImages(pixels.pool, { maxPixels: config.limits.maxImagePixels });
+  const decodedImages = new DecodedImages(pixels.pool, { maxPixels: config.limits.maxImagePixels, clip: engine.manifest.clip });
   try {
     stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
     const queue: JobQueue<InferenceJob, InferenceResult> = new InProcessQueue({

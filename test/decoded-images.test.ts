@@ -4,6 +4,7 @@ import type { ImageStore } from '../src/conversation/index.js';
 import { sha256Hex } from '../src/conversation/index.js';
 import type { ChatEngine } from '../src/engine/thread.js';
 import type { ChatRequest, ChatResult } from '../src/engine/types.js';
+import { clipPixelValues } from '../src/engine/preprocess.js';
 import { UserInputError } from '../src/errors.js';
 import { DecodedImages } from '../src/workers/decoded-images.js';
 import { type PixelPool, acquirePixelPool } from '../src/workers/pool.js';
@@ -87,6 +88,21 @@ describe('DecodedImages', () => {
     expect(images.has(hash)).toBe(false);
     (await images.acquire(hash, bytes)).release();
     expect(decodes()).toBe(2);
+  });
+
+  it("makes CLIP's pixel values with each decode, as the engine's preprocessing would", async () => {
+    const clip = { size: 224, mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711], resample: 'bicubic' } as const;
+    const images = new DecodedImages(countingPool().pool, { maxPixels: 1e6, clip: { ...clip, mean: [...clip.mean], std: [...clip.std] } });
+    for (const seed of [10, 11]) {
+      const { bytes, hash } = await photo(seed);
+      const lease = await images.acquire(hash, bytes);
+      const expected = await clipPixelValues(await decodedPixels(bytes), { ...clip, mean: [...clip.mean], std: [...clip.std] });
+      expect(lease.image.clip?.settings.size).toBe(224);
+      expect(Buffer.from(lease.image.clip!.values.buffer, lease.image.clip!.values.byteOffset, lease.image.clip!.values.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
+      // Beside the pixels, not over them.
+      expect(Buffer.from(lease.image.data).equals(Buffer.from((await decodedPixels(bytes)).data))).toBe(true);
+      lease.release();
+    }
   });
 
   it('reports a damaged image to every reader and does not keep the failure', async () => {

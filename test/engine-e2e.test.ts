@@ -1,9 +1,10 @@
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TOY_COLOUR_NAMES, type ToyColourName } from '../models/generator/toy-palette.js';
 import { Engine } from '../src/engine/engine.js';
 import type { ChatTurn } from '../src/engine/types.js';
 import { decodeRle } from '../src/engine/mask.js';
+import { acquirePixelPool } from '../src/workers/pool.js';
 import { type RawImage, type Shape, decodedPixels, drawShapes, encodeImage, iou, makeToyPack, rawSharp, truthMask } from './helpers/toy.js';
 
 /** Six shapes, one per palette colour, laid out on a grid scaled to the image. */
@@ -93,6 +94,31 @@ describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtyp
       }
     } finally {
       await drafting.close();
+    }
+  });
+
+  it("uses CLIP values made with the caller's decode only when made with its settings, answering the same", async () => {
+    const file = await encodeImage(drawShapes(400, 300, paletteScene(400, 300)), 'png');
+    const turns: ChatTurn[] = [{ user: 'segment the blue one' }];
+    const pixels = acquirePixelPool();
+    const clipOnWorkers = vi.spyOn(pixels.pool, 'clip');
+    try {
+      // A new hash each time: cached embeddings would skip preprocessing altogether.
+      const plain = await engine.chat({ image: file, imageHash: 'a'.repeat(64), turns });
+      expect(clipOnWorkers).toHaveBeenCalledTimes(1);
+      const decoded = await pixels.pool.decode(file, 1e8, undefined, engine.manifest.clip);
+      const withClip = await engine.chat({ image: file, imageHash: 'b'.repeat(64), decoded, turns });
+      expect(clipOnWorkers).toHaveBeenCalledTimes(1);
+      const otherSettings = { ...decoded, clip: { ...decoded.clip!, settings: { ...decoded.clip!.settings, size: 200 } } };
+      const refused = await engine.chat({ image: file, imageHash: 'c'.repeat(64), decoded: otherSettings, turns });
+      expect(clipOnWorkers).toHaveBeenCalledTimes(2);
+      for (const result of [withClip, refused]) {
+        expect(result.text).toBe(plain.text);
+        expect(result.segments.map((s) => [s.rle.counts, s.bbox])).toEqual(plain.segments.map((s) => [s.rle.counts, s.bbox]));
+      }
+    } finally {
+      clipOnWorkers.mockRestore();
+      await pixels.release();
     }
   });
 

@@ -50,8 +50,11 @@ export function inferenceHandler(engine: ChatEngine, images: ImageStore, decoded
       lease?.release();
     }
     if (lease) {
-      // Decoded here rather than by the engine: still part of the turn's image decode.
-      result.timings.imageDecode += decodeMs;
+      // Decoded here rather than by the engine: still part of the turn's image decode,
+      // bar the CLIP values made with it (when this turn waited for them).
+      const clipMs = Math.min(decodeMs, lease.image.clip?.ms ?? 0);
+      result.timings.imageDecode += decodeMs - clipMs;
+      result.timings.clipPreprocess += clipMs;
       result.timings.total += decodeMs;
     }
     return {

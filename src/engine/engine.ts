@@ -5,6 +5,7 @@ import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit, 
 import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
 import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
 import { scratchArrayBuffer, scratchSharedBuffer } from '../workers/scratch.js';
+import type { PackManifest } from './manifest.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
 import { maskSummariesFromLowRes } from './postprocess.js';
 import { samResizeShape } from './preprocess.js';
@@ -50,6 +51,8 @@ export class Engine implements ChatEngine {
   private pixelReads: Promise<unknown> = Promise.resolve();
   /** The SAM encoder's input (12 MiB for SAM's 1024 frame), reused turn after turn: see scratch.ts. */
   private readonly samInput = scratchArrayBuffer();
+  /** The vision encoder's input when the caller made CLIP's values (600 KB), reused likewise. */
+  private readonly clipInput = scratchArrayBuffer();
   /** Decoded pixels, needed only until both preprocessings have read them; reused likewise. */
   private readonly decodedPixels = scratchSharedBuffer();
 
@@ -213,7 +216,10 @@ export class Engine implements ChatEngine {
     timings.imageDecode = performance.now() - started;
     const preprocessStart = performance.now();
     // CLIP first: it leads to the LLM, the longer path whenever the encoders are fast.
-    const clipPixels = pool.clip(decoded, manifest.clip);
+    // Made already where the caller decoded the image with this model's settings.
+    const madeClip = decoded.clip && sameClipSettings(decoded.clip.settings, manifest.clip) ? decoded.clip : undefined;
+    const clipMemory = madeClip ? this.clipInput.take(madeClip.values.byteLength) : undefined;
+    const clipPixels = madeClip && clipMemory ? Promise.resolve(copyInto(clipMemory, madeClip.values)) : pool.clip(decoded, manifest.clip);
     const resized = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
     const samInput = this.samInput.take(3 * manifest.sam.size * manifest.sam.size * 4);
     const samPixels = pool.sam(decoded, manifest.sam, new Float32Array(samInput, 0, 3 * manifest.sam.size * manifest.sam.size));
@@ -236,9 +242,14 @@ export class Engine implements ChatEngine {
     const clipInput = await clipPixels;
     timings.clipPreprocess = performance.now() - preprocessStart;
     const visionStarted = performance.now();
-    const vision = await this.pack.sessions.visionEncoder.run({
-      pixel_values: floatTensor('float32', clipInput, [1, 3, manifest.clip.size, manifest.clip.size]),
-    });
+    let vision: Awaited<ReturnType<typeof this.pack.sessions.visionEncoder.run>>;
+    try {
+      vision = await this.pack.sessions.visionEncoder.run({
+        pixel_values: floatTensor('float32', clipInput, [1, 3, manifest.clip.size, manifest.clip.size]),
+      });
+    } finally {
+      if (clipMemory) this.clipInput.give(clipMemory);
+    }
     timings.visionEncoder = performance.now() - visionStarted;
     const features: ImageEmbeddings = {
       clipFeatures: floatData(vision.image_features!),
@@ -309,4 +320,15 @@ export class Engine implements ChatEngine {
     timings.postprocess = performance.now() - started;
     return segments;
   }
+}
+
+function sameClipSettings(a: PackManifest['clip'], b: PackManifest['clip']): boolean {
+  return a.size === b.size && a.resample === b.resample && a.mean.every((v, i) => v === b.mean[i]) && a.std.every((v, i) => v === b.std[i]);
+}
+
+/** `values` copied into `memory` (onnxruntime-node refuses tensors over shared memory). */
+function copyInto(memory: ArrayBuffer, values: Float32Array): Float32Array {
+  const out = new Float32Array(memory, 0, values.length);
+  out.set(values);
+  return out;
 }

@@ -1,10 +1,17 @@
 /** The engine's public types: what every caller of LISA sees. */
 
+import type { PackManifest } from './manifest.js';
+
 /** An 8-bit RGB image, row-major, 3 bytes per pixel, EXIF orientation applied. */
 export interface DecodedImage {
   data: Uint8Array;
   width: number;
   height: number;
+  /**
+   * CLIP's pixel values for this image, when they were made beside the decode
+   * (see tasks.ts), with the settings they were made with and what they took.
+   */
+  clip?: { settings: PackManifest['clip']; values: Float32Array; ms: number };
 }
 
 /** A binary mask at the original image size: `data[y * width + x]` is 0 or 1. */

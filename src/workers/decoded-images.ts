@@ -8,6 +8,7 @@
  * Pixels are leased: a buffer is recycled for another image only when nobody
  * holds it, so a late reader can never see another image's pixels.
  */
+import type { PackManifest } from '../engine/manifest.js';
 import type { DecodedImage } from '../engine/types.js';
 import type { PixelPool } from './pool.js';
 import { scratchSharedBuffer } from './scratch.js';
@@ -21,6 +22,8 @@ export interface DecodedImageLease {
 export interface DecodedImagesOptions {
   /** Images over this many pixels are refused before decoding (limits.maxImagePixels). */
   maxPixels: number;
+  /** The model's CLIP settings: its pixel values are made with each decode (see tasks.ts). */
+  clip?: PackManifest['clip'];
 }
 
 /**
@@ -99,7 +102,7 @@ export class DecodedImages {
       this.touch();
       return existing;
     }
-    const entry: Entry = { hash, users: 0, pixels: this.pool.decode(bytes, this.options.maxPixels, this.spare.take(0)) };
+    const entry: Entry = { hash, users: 0, pixels: this.pool.decode(bytes, this.options.maxPixels, this.spare.take(0), this.options.clip) };
     entry.pixels.then(
       (image) => {
         entry.image = image;
