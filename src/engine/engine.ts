@@ -4,13 +4,11 @@ import { UserInputError } from '../errors.js';
 import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit, TokenEmbeddingCache } from './caches.js';
 import { type KvState, embedTokens, emptyKv, generate, truncateKvState } from './generate.js';
 import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
-import { scratchArrayBuffer, scratchSharedBuffer } from '../workers/scratch.js';
-import type { PackManifest } from './manifest.js';
+import { ImageEncoders } from './encoders.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
 import { maskSummariesFromLowRes } from './postprocess.js';
-import { samResizeShape } from './preprocess.js';
 import { buildPrompt } from './prompt.js';
-import { type FloatData, allocFloat, copyFloats, floatData, floatTensor } from './tensors.js';
+import { type FloatData, allocFloat, copyFloats, floatTensor } from './tensors.js';
 import type { ChatEngine } from './thread.js';
 import { IMAGE_SLOT } from './tokenizer.js';
 import type { ChatRequest, ChatResult, ChatTurn, GraphRun, Segment, StageTimings } from './types.js';
@@ -47,14 +45,7 @@ export class Engine implements ChatEngine {
   /** The running chat's graph runs (one chat at a time, so one list). */
   private graphRuns: GraphRun[] = [];
   private chatStart = 0;
-  /** Settles when the running chat's preprocessing no longer reads its decoded pixels. */
-  private pixelReads: Promise<unknown> = Promise.resolve();
-  /** The SAM encoder's input (12 MiB for SAM's 1024 frame), reused turn after turn: see scratch.ts. */
-  private readonly samInput = scratchArrayBuffer();
-  /** The vision encoder's input when the caller made CLIP's values (600 KB), reused likewise. */
-  private readonly clipInput = scratchArrayBuffer();
-  /** Decoded pixels, needed only until both preprocessings have read them; reused likewise. */
-  private readonly decodedPixels = scratchSharedBuffer();
+  private readonly encoders: ImageEncoders;
 
   private constructor(
     readonly pack: LoadedPack,
@@ -63,6 +54,7 @@ export class Engine implements ChatEngine {
   ) {
     this.imageCache = new ImageEmbeddingCache(options.cache?.imageBytes ?? 256 * 2 ** 20);
     this.kvCache = new KvCache(options.cache?.kvBytes ?? 256 * 2 ** 20, pack.manifest.imageTokens);
+    this.encoders = new ImageEncoders(pack, pixels.pool, options.maxImagePixels ?? 40_000_000);
     this.tokenEmbeddings = new TokenEmbeddingCache((ids) => embedTokens(pack, ids), pack.manifest.decoder.hidden, pack.manifest.dtype);
     for (const [graph, session] of Object.entries(pack.sessions)) {
       const run = session.run.bind(session);
@@ -124,7 +116,7 @@ export class Engine implements ChatEngine {
    * chat fails early: the caller may then reuse that memory for another image.
    */
   chat(request: ChatRequest): Promise<ChatResult> {
-    const run = this.queue.then(() => this.run(request)).finally(() => this.pixelReads);
+    const run = this.queue.then(() => this.run(request)).finally(() => this.encoders.pixelReads);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -201,62 +193,11 @@ export class Engine implements ChatEngine {
     };
   }
 
-  /**
-   * CLIP features now, SAM embeddings as a promise: the SAM encoder runs while
-   * the LLM decodes (they are independent), and is awaited only for masks.
-   * Decoding and both preprocessings run on pixel workers, side by side.
-   */
+  /** The image's embeddings: cached, or through both encoders (encoders.ts), cached once SAM's are done. */
   private async imageEmbeddings(hash: string, request: ChatRequest, timings: StageTimings) {
     const cached = this.imageCache.get(hash);
     if (cached) return { hit: true, features: cached, sam: Promise.resolve(cached.samEmbeddings) };
-    const manifest = this.manifest;
-    const pool = this.pixels.pool;
-    const started = performance.now();
-    const decoded = request.decoded ?? (await pool.decode(request.image, this.options.maxImagePixels ?? 40_000_000, this.decodedPixels.take(0)));
-    timings.imageDecode = performance.now() - started;
-    const preprocessStart = performance.now();
-    // CLIP first: it leads to the LLM, the longer path whenever the encoders are fast.
-    // Made already where the caller decoded the image with this model's settings.
-    const madeClip = decoded.clip && sameClipSettings(decoded.clip.settings, manifest.clip) ? decoded.clip : undefined;
-    const clipMemory = madeClip ? this.clipInput.take(madeClip.values.byteLength) : undefined;
-    const clipPixels = madeClip && clipMemory ? Promise.resolve(copyInto(clipMemory, madeClip.values)) : pool.clip(decoded, manifest.clip);
-    const resized = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
-    const samInput = this.samInput.take(3 * manifest.sam.size * manifest.sam.size * 4);
-    const samPixels = pool.sam(decoded, manifest.sam, new Float32Array(samInput, 0, 3 * manifest.sam.size * manifest.sam.size));
-    this.pixelReads = Promise.allSettled([clipPixels, samPixels]);
-    // Our own decode's memory is given back once both preprocessings are done with it, whatever the outcome.
-    if (!request.decoded) void this.pixelReads.then(() => this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer));
-    const sam = samPixels
-      .then(async (pixels) => {
-        timings.samPreprocess = performance.now() - preprocessStart;
-        const samStarted = performance.now();
-        const out = await this.pack.sessions.samImageEncoder.run({
-          pixel_values: floatTensor('float32', pixels, [1, 3, manifest.sam.size, manifest.sam.size]),
-        });
-        timings.samEncoder = performance.now() - samStarted;
-        return out.image_embeddings!.data as Float32Array;
-      })
-      // Given back only once the encoder is done with it, whatever happened to the chat.
-      .finally(() => this.samInput.give(samInput));
-    sam.catch(() => undefined); // awaited later; keep an early failure from being "unhandled"
-    const clipInput = await clipPixels;
-    timings.clipPreprocess = performance.now() - preprocessStart;
-    const visionStarted = performance.now();
-    let vision: Awaited<ReturnType<typeof this.pack.sessions.visionEncoder.run>>;
-    try {
-      vision = await this.pack.sessions.visionEncoder.run({
-        pixel_values: floatTensor('float32', clipInput, [1, 3, manifest.clip.size, manifest.clip.size]),
-      });
-    } finally {
-      if (clipMemory) this.clipInput.give(clipMemory);
-    }
-    timings.visionEncoder = performance.now() - visionStarted;
-    const features: ImageEmbeddings = {
-      clipFeatures: floatData(vision.image_features!),
-      samEmbeddings: new Float32Array(0),
-      original: { width: decoded.width, height: decoded.height },
-      resized,
-    };
+    const { features, sam } = await this.encoders.encode(request, timings);
     const samDone = sam.then((embeddings) => {
       features.samEmbeddings = embeddings;
       this.imageCache.set(hash, features);
@@ -320,15 +261,4 @@ export class Engine implements ChatEngine {
     timings.postprocess = performance.now() - started;
     return segments;
   }
-}
-
-function sameClipSettings(a: PackManifest['clip'], b: PackManifest['clip']): boolean {
-  return a.size === b.size && a.resample === b.resample && a.mean.every((v, i) => v === b.mean[i]) && a.std.every((v, i) => v === b.std[i]);
-}
-
-/** `values` copied into `memory` (onnxruntime-node refuses tensors over shared memory). */
-function copyInto(memory: ArrayBuffer, values: Float32Array): Float32Array {
-  const out = new Float32Array(memory, 0, values.length);
-  out.set(values);
-  return out;
 }
