@@ -4,4 +4,4 @@ import { register } from 'tsx/esm/api';
 register();
 const tasks = await import('./tasks.ts');
 
-export const { decode, clipRows, samRows, masks, prepareOverlay, overlay } = tasks;
+export const { decode, clipRows, samRows, overlay } = tasks;
