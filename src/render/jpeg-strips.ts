@@ -14,6 +14,7 @@
  */
 import os from 'node:os';
 import sharp from 'sharp';
+import { ownedConcat, ownedCopy } from './owned-bytes.js';
 
 /** MCU height with 4:2:0 chroma subsampling (forced below). */
 const MCU = 16;
@@ -107,25 +108,4 @@ export function joinStrips(strips: readonly Buffer[], height: number, interval: 
   });
   pieces.push(Buffer.from(EOI));
   return ownedConcat(pieces);
-}
-
-/**
- * A Buffer that owns its whole ArrayBuffer, so that a worker can hand it to
- * another thread by transfer. sharp's output cannot be transferred (external
- * or pooled memory); copying a 1080p overlay into fresh memory to hand it
- * over cost ~2 ms of page faults on the CI VM, so the join writes into the
- * result directly.
- */
-export function ownedConcat(pieces: readonly Uint8Array[]): Buffer {
-  const out = Buffer.from(new ArrayBuffer(pieces.reduce((n, piece) => n + piece.length, 0)));
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
-}
-
-export function ownedCopy(bytes: Uint8Array): Buffer {
-  return ownedConcat([bytes]);
 }

@@ -9,7 +9,8 @@ import { maskStats } from '../engine/mask.js';
 import type { BinaryMask, BoundingBox, DecodedImage } from '../engine/types.js';
 import { scratchArrayBuffer } from '../workers/scratch.js';
 import { bandStride, contourBand, contourWorkBytes } from './contour.js';
-import { encodeJpeg, ownedCopy } from './jpeg-strips.js';
+import { encodeJpeg } from './jpeg-strips.js';
+import { ownedCopy } from './owned-bytes.js';
 
 export type OverlayFormat = 'png' | 'jpeg' | 'webp';
 
