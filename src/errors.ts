@@ -32,7 +32,10 @@ export type UserInputErrorCode =
   | 'queue_full'
   | 'cancelled'
   | 'no_image'
-  | 'download_failed';
+  | 'download_failed'
+  | 'checkpoint_missing'
+  | 'checkpoint_invalid'
+  | 'checkpoint_unsafe';
 
 export function isUserInputError(error: unknown): error is UserInputError {
   return error instanceof UserInputError;

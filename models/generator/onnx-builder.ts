@@ -134,7 +134,7 @@ function valueInfo(name: string, type: ElemType, dims: readonly Dim[]): onnxProt
  */
 export class GraphBuilder {
   private readonly nodes: onnxProto.onnx.INodeProto[] = [];
-  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  protected readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly names = new Set<string>();
@@ -148,7 +148,7 @@ export class GraphBuilder {
     return name;
   }
 
-  private fresh(hint: string): string {
+  protected fresh(hint: string): string {
     let name: string;
     do name = `${hint}_${this.counter++}`;
     while (this.names.has(name));
@@ -233,11 +233,14 @@ export class GraphBuilder {
     return this.op('Reshape', [x, this.int64(shape)]);
   }
 
+  /** Operator sets beyond the default one (e.g. `{ domain: 'com.microsoft', version: 1 }` for contrib ops). */
+  protected readonly extraOpsets: { domain: string; version: number }[] = [];
+
   /** The serialised ModelProto. */
   toBytes(docString = ''): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...this.extraOpsets],
       producerName: 'lisa-bot',
       producerVersion: '1',
       docString,
