@@ -70,8 +70,12 @@ describe('lisa-bot ask', () => {
   it('prints JSON with RLE masks and every stage timing', async () => {
     const result = await cli(['ask', '--model', pack, '--image', photo, '--json', 'and', 'the', 'blue', 'one']);
     expect(result.code).toBe(0);
-    const json = JSON.parse(result.stdout) as { text: string; segments: { area: number; bbox: number[]; score: number; rle: RleMask }[]; timings: Record<string, number> };
+    const json = JSON.parse(result.stdout) as { text: string; ids: number[]; segments: { area: number; bbox: number[]; score: number; rle: RleMask }[]; timings: Record<string, number> };
     expect(json.text).toBe('Sure, it is [SEG].');
+    // The generated ids, EOS excluded: "sure , it is [SEG] ." with [SEG] fifth.
+    const added = (JSON.parse(await readFile(path.join(pack, 'tokenizer.json'), 'utf8')) as { added_tokens: { id: number; content: string }[] }).added_tokens;
+    expect(json.ids).toHaveLength(6);
+    expect(json.ids[4]).toBe(added.find((t) => t.content === '[SEG]')!.id);
     expect(json.segments).toHaveLength(1);
     const mask = decodeRle(json.segments[0]!.rle);
     expect(mask.data.reduce((a, b) => a + b, 0)).toBe(json.segments[0]!.area);
@@ -137,8 +141,9 @@ describe('lisa-bot ask --session', () => {
     expect(one.turn).toBe(1);
     const second = await cli(['ask', '--session', 'kitchen', '--model', pack, '--json', 'now the blue one'], env);
     expect(second.code).toBe(0);
-    const two = JSON.parse(second.stdout) as { turn: number; segments: { rle: RleMask }[] };
+    const two = JSON.parse(second.stdout) as { turn: number; ids: number[]; segments: { rle: RleMask }[] };
     expect(two.turn).toBe(2);
+    expect(two.ids).toEqual((one as unknown as { ids: number[] }).ids);
     const truth = truthMask(await decodedPixels(await readFile(photo)), 'blue');
     expect(iou(decodeRle(two.segments[0]!.rle).data, truth)).toBeGreaterThanOrEqual(0.9);
     // Another session has no image yet.

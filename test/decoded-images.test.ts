@@ -127,6 +127,7 @@ describe('the inference handler with decoded images', () => {
         requests.push(request);
         return {
           text: 'ok',
+          ids: [],
           segments: [],
           timings: {
             imageDecode: 0, clipPreprocess: 0, samPreprocess: 0, visionEncoder: 0, prefill: 0, decodeSteps: 0,

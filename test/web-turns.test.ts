@@ -8,6 +8,7 @@ function reply(overlayBytes: number): Reply {
     conversationKey: 'web:s',
     text: 'Sure, it is \u{1F7E5}.',
     rawText: 'Sure, it is [SEG].',
+    ids: [],
     overlay: {
       data: Buffer.alloc(overlayBytes),
       contentType: 'image/png',

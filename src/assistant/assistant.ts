@@ -133,6 +133,7 @@ export class Assistant implements AssistantPort {
       conversationKey: turn.conversationKey,
       text: markedText(result.text, model.segToken, segments),
       rawText: result.text,
+      ids: result.ids,
       overlay,
       segments,
       demoNotice: model.demo ? `Demo model "${model.name}": this is not LISA, only a tiny test model.` : undefined,

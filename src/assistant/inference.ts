@@ -22,6 +22,7 @@ export interface InferenceSegment {
 
 export interface InferenceResult {
   text: string;
+  ids: number[];
   segments: InferenceSegment[];
   timings: StageTimings;
   tokens: ChatResult['tokens'];
@@ -59,6 +60,7 @@ export function inferenceHandler(engine: ChatEngine, images: ImageStore, decoded
     }
     return {
       text: result.text,
+      ids: result.ids,
       segments: result.segments.map((s) => ({ rle: s.rle, bbox: s.bbox, area: s.area, score: s.score })),
       timings: result.timings,
       tokens: result.tokens,

@@ -87,6 +87,8 @@ export interface Reply {
   text: string;
   /** The answer as the model wrote it (`[SEG]` kept). */
   rawText: string;
+  /** The generated token ids (EOS excluded), for comparing a pack with its reference. */
+  ids: number[];
   /** The image with the masks drawn; absent when the answer has no `[SEG]`. */
   overlay?: ReplyImage;
   segments: ReplySegment[];

@@ -105,6 +105,7 @@ async function ask(question: string, options: AskOptions): Promise<void> {
 function jsonResult(result: ChatResult) {
   return {
     text: result.text,
+    ids: result.ids,
     segments: result.segments.map((s) => ({ area: s.area, bbox: s.bbox, score: s.score, rle: s.rle })),
     timings: result.timings,
   };
@@ -152,7 +153,7 @@ async function askInSession(question: string, options: AskOptions): Promise<void
     }
     if (options.json) {
       const segments = reply.segments.map((s) => ({ area: s.area, bbox: s.bbox, score: s.score, rle: s.rle }));
-      process.stdout.write(`${JSON.stringify({ text: reply.rawText, segments, timings: reply.timings, turn: reply.turnIndex + 1 })}\n`);
+      process.stdout.write(`${JSON.stringify({ text: reply.rawText, ids: reply.ids, segments, timings: reply.timings, turn: reply.turnIndex + 1 })}\n`);
     } else {
       const text = replaceSegTokens(reply.rawText, runtime.engine.manifest.tokens.seg, (i) => `[mask ${i + 1}]`);
       const lines = [reply.demoNotice, text, `(turn ${reply.turnIndex + 1} of session "${options.session}")`];

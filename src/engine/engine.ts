@@ -185,6 +185,7 @@ export class Engine implements ChatEngine {
     timings.total = performance.now() - t0;
     return {
       text: tokenizer.decode(generation.ids),
+      ids: generation.ids,
       segments,
       timings,
       tokens: { prompt: promptPositions, generated: generation.ids.length, reusedFromCache: match?.positions ?? 0, decodeRuns: generation.decodeRuns },

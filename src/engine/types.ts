@@ -79,6 +79,8 @@ export type StageName = keyof StageTimings;
 export interface ChatResult {
   /** The decoded answer; every `[SEG]` token appears as the pack's seg token text. */
   text: string;
+  /** The generated token ids, the stopping EOS excluded: what parity checks compare. */
+  ids: number[];
   /** One per `[SEG]`, in order of appearance. */
   segments: Segment[];
   timings: StageTimings;

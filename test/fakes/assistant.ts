@@ -155,6 +155,7 @@ export class FakeAssistant implements AssistantPort {
       conversationKey: turn.conversationKey,
       text: `Sure, it is ${colour.emoji}.`,
       rawText: 'Sure, it is [SEG].',
+      ids: [],
       overlay: { data: overlay, contentType: 'image/png', format: 'png', width: info.width, height: info.height, filename: 'lisa-overlay.png' },
       segments: [segment],
       demoNotice: this.model.demo ? `Demo model "${this.model.name}": this is not LISA, only a tiny test model.` : undefined,

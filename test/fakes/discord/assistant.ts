@@ -114,6 +114,7 @@ export async function scriptedReply(turn: IncomingTurn, text: string, overlay = 
     conversationKey: turn.conversationKey,
     text,
     rawText: text,
+    ids: [],
     ...(overlay
       ? { overlay: { data: overlayPng, contentType: 'image/png', format: 'png' as const, width: 8, height: 6, filename: 'lisa-overlay.png' } }
       : {}),

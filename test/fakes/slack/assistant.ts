@@ -103,6 +103,7 @@ export class FakeAssistant implements AssistantPort {
       conversationKey: turn.conversationKey,
       text: 'Sure, it is 🟩.',
       rawText: 'Sure, it is [SEG].',
+      ids: [],
       overlay: { data: overlay, contentType: 'image/png', format: 'png', width: session.image.width, height: session.image.height, filename: 'lisa-overlay.png' },
       segments: [],
       demoNotice: 'Demo model: it only finds the toy palette colours.',
