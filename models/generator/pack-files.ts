@@ -9,6 +9,10 @@ import path from 'node:path';
 export const LLAVA_V1_SYSTEM =
   "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.";
 
+/** LLaVA's `conv_llava_llama_2` system prompt, verbatim (for packs using the llava_llama_2 template). */
+export const LLAVA_LLAMA_2_SYSTEM =
+  'You are a helpful language and vision assistant. You are able to understand the visual content that the user provides, and assist the user with a variety of tasks using natural language.';
+
 /** CLIP ViT-L/14's and SAM's input normalisation, as LISA uses them. */
 export const CLIP_NORMALISATION = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
 export const SAM_NORMALISATION = { mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] };
