@@ -1,0 +1,118 @@
+/**
+ * A GraphBuilder for graphs made from checkpoint weights. Weights are written
+ * as they come — to the graph's external data file (`<graph>.onnx.data`) when
+ * the graph is large, inline otherwise — so that building a 7B decoder never
+ * holds more than the tensor at hand.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import onnxProto from 'onnx-proto';
+import { GraphBuilder, float16Bits, onnxElemType } from '../generator/onnx-builder.js';
+
+const { onnx } = onnxProto;
+
+export type FloatType = 'float32' | 'float16';
+
+/** Graphs whose weights stay under this are written as one self-contained file. */
+export const INLINE_WEIGHT_LIMIT = 1024 * 1024 * 1024;
+
+/** Offsets in the data file are aligned so that ONNX Runtime may map the file. */
+const DATA_ALIGNMENT = 4096;
+
+export interface WeightGraphOptions {
+  /**
+   * When set, weights go to this file (a sibling of the graph, named as the
+   * graph's location will reference it); when absent, they are kept inline.
+   */
+  externalDataFile?: string;
+}
+
+export class WeightGraph extends GraphBuilder {
+  private dataFd: number | undefined;
+  private dataOffset = 0;
+  /** Bytes of weights written so far (inline or external). */
+  weightBytes = 0;
+
+  constructor(
+    name: string,
+    private readonly options: WeightGraphOptions = {},
+  ) {
+    super(name);
+  }
+
+  /** Declares the com.microsoft contrib operator set (fused kernels). */
+  useContribOps(): void {
+    if (!this.extraOpsets.some((o) => o.domain === 'com.microsoft')) this.extraOpsets.push({ domain: 'com.microsoft', version: 1 });
+  }
+
+  /**
+   * A weight from float32 values, stored as `type` (float16 rounds to nearest
+   * even). Returns the initializer's name.
+   */
+  weight(hint: string, type: FloatType, dims: readonly number[], values: Float32Array): string {
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (values.length !== count) throw new Error(`weight ${hint}: ${values.length} values for shape [${dims.join(',')}]`);
+    const bytes = type === 'float32' ? float32Bytes(values) : float16Bytes(values);
+    return this.addRawInitializer(hint, type, dims, bytes);
+  }
+
+  private addRawInitializer(hint: string, type: FloatType, dims: readonly number[], bytes: Uint8Array): string {
+    const name = this.fresh(hint);
+    this.weightBytes += bytes.byteLength;
+    const file = this.options.externalDataFile;
+    if (!file) {
+      this.initializers.push({ name, dataType: onnxElemType(type), dims: [...dims], rawData: bytes });
+      return name;
+    }
+    this.dataFd ??= openSync(file, 'w');
+    const start = Math.ceil(this.dataOffset / DATA_ALIGNMENT) * DATA_ALIGNMENT;
+    if (start > this.dataOffset) writeAll(this.dataFd, new Uint8Array(start - this.dataOffset), this.dataOffset);
+    writeAll(this.dataFd, bytes, start);
+    this.dataOffset = start + bytes.byteLength;
+    this.initializers.push({
+      name,
+      dataType: onnxElemType(type),
+      dims: [...dims],
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: path.basename(file) },
+        { key: 'offset', value: String(start) },
+        { key: 'length', value: String(bytes.byteLength) },
+      ],
+    });
+    return name;
+  }
+
+  /** Closes the data file (if any) and returns the serialised graph. */
+  finish(docString = ''): Uint8Array {
+    if (this.dataFd !== undefined) {
+      closeSync(this.dataFd);
+      this.dataFd = undefined;
+    }
+    return this.toBytes(docString);
+  }
+
+  /** Closes the data file without serialising (on failure). */
+  abandon(): void {
+    if (this.dataFd !== undefined) closeSync(this.dataFd);
+    this.dataFd = undefined;
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+}
+
+/** Little-endian float32 bytes (every platform Node runs on here is little-endian; checked below). */
+function float32Bytes(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+}
+
+function float16Bytes(values: Float32Array): Uint8Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = float16Bits(values[i]!);
+  return new Uint8Array(out.buffer);
+}
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('lisa-bot converts checkpoints on little-endian hosts only');
