@@ -1,0 +1,49 @@
+/**
+ * What every graph builder gets: the checkpoint to read, the pack dtype and
+ * the graph to fill. Builders read each tensor right before adding it and
+ * drop it afterwards, so a 7B decoder is built holding one tensor at a time.
+ */
+import type { WeightGraph } from '../weight-graph.js';
+import type { SourceDtype, WeightSource } from '../weights.js';
+
+export type PackDtype = 'float32' | 'float16';
+
+export interface BuildContext {
+  /** The LISA checkpoint (LLaMA, mm_projector, text_hidden_fcs, SAM). */
+  source: WeightSource;
+  dtype: PackDtype;
+  graph: WeightGraph;
+  /** Called after each checkpoint tensor is consumed, with its size in the checkpoint (progress). */
+  onTensor?: (name: string, bytes: number) => void;
+}
+
+/** The vision encoder reads two checkpoints: CLIP's tower and LISA's mm_projector. */
+export interface VisionBuildContext extends BuildContext {
+  /** The CLIP checkpoint (openai/clip-vit-large-patch14: `vision_model.*`). */
+  clipSource: WeightSource;
+}
+
+const SOURCE_WIDTH: Record<SourceDtype, number> = {
+  float64: 8,
+  int64: 8,
+  float32: 4,
+  int32: 4,
+  float16: 2,
+  bfloat16: 2,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
+
+/** A tensor's size as stored in its checkpoint (what progress counts). */
+export function sourceBytes(source: WeightSource, name: string): number {
+  const info = source.info(name);
+  return info ? info.shape.reduce((a, b) => a * b, 1) * SOURCE_WIDTH[info.dtype] : 0;
+}
+
+/** A checkpoint tensor a graph will read: for size estimates before building. */
+export interface TensorRef {
+  source: WeightSource;
+  name: string;
+}
