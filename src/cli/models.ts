@@ -1,5 +1,8 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { convertCheckpoint, summaryText } from '../../models/converter/convert.js';
+import { stderrProgress } from '../../models/converter/progress.js';
 import { writeBenchPack } from '../../models/generator/bench.js';
+import { UserInputError } from '../errors.js';
 import { writeToyPack } from '../../models/generator/toy.js';
 
 export function registerModels(program: Command): void {
@@ -28,4 +31,44 @@ export function registerModels(program: Command): void {
       await writeBenchPack(options.out, { dtype: options.dtype as 'float32' | 'float16' });
       process.stdout.write(`bench pack written to ${options.out}\n`);
     });
+  models
+    .command('convert')
+    .description('convert a published LISA checkpoint (and its CLIP vision tower) into a model pack')
+    .requiredOption('--checkpoint <dir|hub id>', 'LISA checkpoint folder, or a Hugging Face id such as xinlai/LISA-7B-v1')
+    .option('--vision-tower <dir|hub id>', "CLIP folder or Hub id (default: the checkpoint config's vision_tower)")
+    .requiredOption('--out <dir>', 'folder to write the pack into')
+    .addOption(new Option('--dtype <dtype>', 'float16 (GPUs; half the size) or float32 (runs everywhere)').choices(['float16', 'float32']).default('float16'))
+    .addOption(new Option('--template <name>', 'conversation template').choices(['llava_v1', 'llava_llama_2']).default('llava_v1'))
+    .option('--max-new-tokens <n>', 'longest answer the pack generates', '512')
+    .addOption(new Option('--external-data <when>', 'weights in *.onnx.data files: for large graphs, or always').choices(['auto', 'always']).default('auto'))
+    .option('--force', 'replace --out when it already holds files')
+    .action(async (options: ConvertCliOptions) => {
+      const maxNewTokens = Number(options.maxNewTokens);
+      if (!Number.isInteger(maxNewTokens) || maxNewTokens <= 0) {
+        throw new UserInputError(`--max-new-tokens must be a positive whole number, not "${options.maxNewTokens}"`, 'config_invalid');
+      }
+      const summary = await convertCheckpoint({
+        checkpoint: options.checkpoint,
+        visionTower: options.visionTower,
+        out: options.out,
+        dtype: options.dtype,
+        template: options.template,
+        maxNewTokens,
+        externalData: options.externalData,
+        force: options.force === true,
+        progress: stderrProgress(),
+      });
+      process.stderr.write(summaryText(summary));
+    });
+}
+
+interface ConvertCliOptions {
+  checkpoint: string;
+  visionTower?: string;
+  out: string;
+  dtype: 'float16' | 'float32';
+  template: 'llava_v1' | 'llava_llama_2';
+  maxNewTokens: string;
+  externalData: 'auto' | 'always';
+  force?: boolean;
 }

@@ -1,0 +1,56 @@
+/**
+ * The `lisa.json` of a converted pack: every number from the checkpoint's
+ * files (checked against the weights by convert.ts), `demo: false`.
+ */
+import { LLAVA_LLAMA_2_SYSTEM, LLAVA_V1_SYSTEM, PACK_FILES, SAM_NORMALISATION } from '../generator/pack-files.js';
+import type { ClipPreprocessing, LisaConfig } from './checkpoint-config.js';
+
+export type Template = 'llava_v1' | 'llava_llama_2';
+
+export interface ManifestInput {
+  name: string;
+  license?: string;
+  dtype: 'float32' | 'float16';
+  template: Template;
+  lisa: LisaConfig;
+  /** Vocabulary rows of the embedding / lm_head (config.json's vocab_size, checked). */
+  vocab: number;
+  imageTokens: number;
+  clip: ClipPreprocessing;
+  /** SAM's input side (patch size x grid), read from the image encoder's weights. */
+  samSize: number;
+  tokens: { seg: string; imageStart: string; imageEnd: string; eos: string };
+  /** Provenance: where the weights came from and how they were converted. */
+  source: Record<string, unknown>;
+}
+
+export function packManifest(input: ManifestInput): Record<string, unknown> {
+  const { lisa } = input;
+  const heads = lisa.num_attention_heads;
+  return {
+    format: 'lisa-onnx/1',
+    name: input.name,
+    ...(input.license ? { license: input.license } : {}),
+    demo: false,
+    dtype: input.dtype,
+    template: input.template,
+    system: input.template === 'llava_v1' ? LLAVA_V1_SYSTEM : LLAVA_LLAMA_2_SYSTEM,
+    tokens: { ...input.tokens, image: '<image>' },
+    imageTokens: input.imageTokens,
+    clip: { size: input.clip.size, mean: input.clip.mean, std: input.clip.std, resample: input.clip.resample },
+    sam: { size: input.samSize, ...SAM_NORMALISATION },
+    decoder: {
+      layers: lisa.num_hidden_layers,
+      kvHeads: lisa.num_key_value_heads ?? heads,
+      headDim: lisa.hidden_size / heads,
+      hidden: lisa.hidden_size,
+      vocab: input.vocab,
+      contextLength: lisa.max_position_embeddings,
+    },
+    // LISA's chat.py generates at most 512 new tokens.
+    generation: { maxNewTokens: 512 },
+    graphs: PACK_FILES.graphs,
+    tokenizer: PACK_FILES.tokenizer,
+    converted: input.source,
+  };
+}
