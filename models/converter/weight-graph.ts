@@ -14,7 +14,7 @@ const { onnx } = onnxProto;
 export type FloatType = 'float32' | 'float16';
 
 /** Graphs whose weights stay under this are written as one self-contained file. */
-export const INLINE_WEIGHT_LIMIT = 1024 * 1024 * 1024;
+export const INLINE_WEIGHT_LIMIT = 128 * 1024 * 1024;
 
 /** Offsets in the data file are aligned so that ONNX Runtime may map the file. */
 const DATA_ALIGNMENT = 4096;
@@ -104,9 +104,13 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }
 
-/** Little-endian float32 bytes (every platform Node runs on here is little-endian; checked below). */
+/**
+ * Little-endian float32 bytes (checked below), as a view: no copy of a tensor
+ * that may be hundreds of MB. Inline weights keep the view, so builders hand
+ * over arrays they no longer change.
+ */
 function float32Bytes(values: Float32Array): Uint8Array {
-  return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
 function float16Bytes(values: Float32Array): Uint8Array {

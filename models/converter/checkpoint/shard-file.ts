@@ -70,6 +70,9 @@ export interface TensorLocation {
 }
 
 /** The tensor as contiguous row-major float32, reading only the bytes the view covers. */
+/** Elements read and widened at a time. */
+const CHUNK_ELEMENTS = 4 * 1024 * 1024;
+
 export async function readTensor(t: TensorLocation): Promise<Float32Array> {
   const out = new Float32Array(product(t.shape));
   if (out.length > 0) await gather(t, t.offset, 0, out, 0);
@@ -83,7 +86,11 @@ async function gather(t: TensorLocation, offset: number, dim: number, out: Float
   const count = product(shape);
   const span = viewSpan(shape, stride);
   if (isContiguous(shape, stride)) {
-    out.set(toFloat32(await t.file.read(t.base + offset * size, count * size), t.dtype), at);
+    // In pieces: a whole raw copy beside `out` (and its widened twin) would triple a big tensor's memory.
+    for (let done = 0; done < count; done += CHUNK_ELEMENTS) {
+      const n = Math.min(CHUNK_ELEMENTS, count - done);
+      out.set(toFloat32(await t.file.read(t.base + (offset + done) * size, n * size), t.dtype), at + done);
+    }
     return;
   }
   if ((span - count) * size <= SPAN_SLACK) {
