@@ -32,7 +32,7 @@ export async function prepareOutputFolder(out: string, force: boolean): Promise<
   await rm(temp, { recursive: true, force: true });
   await mkdir(temp);
   const removeOnSignal = () => {
-    // Synchronous work only: the process is about to exit.
+    process.stderr.write(`\nlisa-bot: interrupted; removing the unfinished pack (${out} was not written).\n`);
     void rm(temp, { recursive: true, force: true }).finally(() => process.exit(130));
   };
   process.once('SIGINT', removeOnSignal);

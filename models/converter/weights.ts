@@ -37,6 +37,20 @@ export interface Weight {
   data: Float32Array;
 }
 
+/** Distinct N of keys `${prefix}N.`; -1 when they have a gap. */
+export function countIndexedKeys(names: readonly string[], prefix: string): number {
+  const seen = new Set<number>();
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const rest = name.slice(prefix.length);
+    const dot = rest.indexOf('.');
+    const index = Number(dot < 0 ? rest : rest.slice(0, dot));
+    if (Number.isInteger(index) && index >= 0) seen.add(index);
+  }
+  for (let i = 0; i < seen.size; i++) if (!seen.has(i)) return -1;
+  return seen.size;
+}
+
 export const describeShape = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
 /** The tensor's info, or one clear error naming what is missing and where. */

@@ -5,10 +5,9 @@
  * pixel_values float32 [1,3,S,S] -> image_features dtype [1,I,H].
  */
 import { UserInputError } from '../../../src/errors.js';
-import { type WeightSource, describeShape } from '../weights.js';
+import { type WeightSource, countIndexedKeys, describeShape } from '../weights.js';
 import type { TensorRef, VisionBuildContext } from './context.js';
 import { GraphOps } from './layers.js';
-import { countIndexedKeys } from './llama-spec.js';
 
 export interface ClipVisionSpec {
   /** CLIP width (1024 for ViT-L/14; must equal LISA's mm_hidden_size). */

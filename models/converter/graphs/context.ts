@@ -4,7 +4,8 @@
  * drop it afterwards, so a 7B decoder is built holding one tensor at a time.
  */
 import type { WeightGraph } from '../weight-graph.js';
-import type { SourceDtype, WeightSource } from '../weights.js';
+import { ITEM_SIZE } from '../checkpoint/dtypes.js';
+import type { WeightSource } from '../weights.js';
 
 export type PackDtype = 'float32' | 'float16';
 
@@ -23,23 +24,10 @@ export interface VisionBuildContext extends BuildContext {
   clipSource: WeightSource;
 }
 
-const SOURCE_WIDTH: Record<SourceDtype, number> = {
-  float64: 8,
-  int64: 8,
-  float32: 4,
-  int32: 4,
-  float16: 2,
-  bfloat16: 2,
-  int16: 2,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
-
 /** A tensor's size as stored in its checkpoint (what progress counts). */
 export function sourceBytes(source: WeightSource, name: string): number {
   const info = source.info(name);
-  return info ? info.shape.reduce((a, b) => a * b, 1) * SOURCE_WIDTH[info.dtype] : 0;
+  return info ? info.shape.reduce((a, b) => a * b, 1) * ITEM_SIZE[info.dtype] : 0;
 }
 
 /** A checkpoint tensor a graph will read: for size estimates before building. */

@@ -4,7 +4,7 @@
  * config that does not match its checkpoint fails before anything is built.
  */
 import { UserInputError } from '../../../src/errors.js';
-import { type WeightSource, describeShape } from '../weights.js';
+import { type WeightSource, countIndexedKeys, describeShape } from '../weights.js';
 
 export interface LlamaSpec {
   hidden: number;
@@ -64,20 +64,6 @@ export function checkLlamaSpec(spec: LlamaSpec): void {
   if (spec.headDim % 2 !== 0) invalid(`LLaMA head dim ${spec.headDim} is odd: rotary embeddings need an even head dim.`);
   if (spec.heads % spec.kvHeads !== 0) invalid(`config.json: num_attention_heads ${spec.heads} is not a multiple of num_key_value_heads ${spec.kvHeads}.`);
   if (!(spec.rmsNormEps > 0) || !(spec.ropeTheta > 0)) invalid(`config.json: rms_norm_eps ${spec.rmsNormEps} and rope_theta ${spec.ropeTheta} must be positive.`);
-}
-
-/** Distinct N of keys `${prefix}N.`; -1 when they have a gap. */
-export function countIndexedKeys(names: readonly string[], prefix: string): number {
-  const seen = new Set<number>();
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const rest = name.slice(prefix.length);
-    const dot = rest.indexOf('.');
-    const index = Number(dot < 0 ? rest : rest.slice(0, dot));
-    if (Number.isInteger(index) && index >= 0) seen.add(index);
-  }
-  for (let i = 0; i < seen.size; i++) if (!seen.has(i)) return -1;
-  return seen.size;
 }
 
 /** What the LLaMA weights alone say about the sizes (heads need config.json, or the rotary buffer). */

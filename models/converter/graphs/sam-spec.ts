@@ -5,7 +5,7 @@
  * with one line before any graph is built, and the lead can print the spec.
  */
 import { UserInputError } from '../../../src/errors.js';
-import { type WeightSource, describeShape } from '../weights.js';
+import { type WeightSource, countIndexedKeys, describeShape } from '../weights.js';
 
 export const SAM_ENCODER_PREFIX = 'model.visual_model.image_encoder.';
 export const SAM_PROMPT_PREFIX = 'model.visual_model.prompt_encoder.';
@@ -72,14 +72,9 @@ function shapeOf(source: WeightSource, name: string, rank: number): number[] {
 
 /** How many consecutive indices `${prefix}{0,1,...}.` the names hold (a gap is refused). */
 export function countBlocks(source: WeightSource, prefix: string): number {
-  const seen = new Set<number>();
-  for (const name of source.names) {
-    if (!name.startsWith(prefix)) continue;
-    const match = /^(\d+)\./.exec(name.slice(prefix.length));
-    if (match) seen.add(Number(match[1]));
-  }
-  for (let i = 0; i < seen.size; i++) if (!seen.has(i)) invalid(`The checkpoint's ${prefix}* has no index ${i} but has ${Math.max(...seen)}.`);
-  return seen.size;
+  const count = countIndexedKeys(source.names, prefix);
+  if (count < 0) invalid(`The checkpoint's ${prefix}* indices have a gap.`);
+  return count;
 }
 
 export function readSamImageEncoderSpec(source: WeightSource, prefix = SAM_ENCODER_PREFIX): SamImageEncoderSpec {
