@@ -87,6 +87,19 @@ describe('a conversation through the assistant', () => {
     expect(await toy.assistant.hasImage('web:none')).toBe(false);
   });
 
+  it('queues a follow-up sent before the first turn is answered behind it, on its image and after its answer', async () => {
+    const events: ProgressEvent[] = [];
+    const first = toy.assistant.handle(turn('early', 'the red one', true));
+    const followUp = toy.assistant.handle(turn('early', 'now the blue one'), { onProgress: (e) => events.push(e) });
+    const [a, b] = await Promise.all([first, followUp]);
+    expect(await maskMatches(a, 'red')).toBeGreaterThanOrEqual(0.9);
+    expect(await maskMatches(b, 'blue')).toBeGreaterThanOrEqual(0.9);
+    expect(b.turnIndex).toBe(1);
+    expect(events[0]?.type).toBe('queued');
+    const session = await toy.runtime.stores.sessions.get('web:early');
+    expect(session?.turns.map((t) => t.user)).toEqual(['the red one', 'now the blue one']);
+  });
+
   it('reports progress: queued, then started', async () => {
     const events: ProgressEvent[] = [];
     await toy.assistant.handle(turn('progress', 'the blue one', true), { onProgress: (e) => events.push(e) });

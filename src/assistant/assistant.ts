@@ -50,6 +50,8 @@ export class Assistant implements AssistantPort {
   private readonly rate: RateLimiter;
   /** Jobs in flight by id: a platform's retry of the same request joins the running job. */
   private readonly inFlight = new Map<string, Promise<Reply>>();
+  /** Per conversation, settles when its newest turn does: a follow-up needs the image and answers of the turns sent before it. */
+  private readonly latest = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: AssistantOptions) {
     this.rate = new RateLimiter(options.limits.perUserPerMinute);
@@ -63,8 +65,18 @@ export class Assistant implements AssistantPort {
     const jobId = turn.requestId ? `${turn.surface}:${turn.requestId}` : randomUUID();
     const running = this.inFlight.get(jobId);
     if (running) return running;
-    const reply = this.run(jobId, turn, options).finally(() => this.inFlight.delete(jobId));
+    const key = turn.conversationKey;
+    const before = this.latest.get(key);
+    const reply = this.run(jobId, turn, options, before).finally(() => this.inFlight.delete(jobId));
     this.inFlight.set(jobId, reply);
+    const settled = reply.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.latest.set(key, settled);
+    void settled.then(() => {
+      if (this.latest.get(key) === settled) this.latest.delete(key);
+    });
     return reply;
   }
 
@@ -81,11 +93,12 @@ export class Assistant implements AssistantPort {
     return session?.imageHash !== undefined && (await this.options.stores.images.has(session.imageHash));
   }
 
-  private async run(jobId: string, turn: IncomingTurn, options: HandleOptions): Promise<Reply> {
+  private async run(jobId: string, turn: IncomingTurn, options: HandleOptions, before?: Promise<unknown>): Promise<Reply> {
     const { stores, limits, model } = this.options;
     const question = checkQuestion(turn.text, limits);
     checkAllowed(turn, limits);
     this.rate.take(`${turn.surface}:${turn.user.id}`);
+    if (before && turn.images.length === 0) await this.waitBehind(before, options);
 
     const session = await stores.sessions.get(turn.conversationKey);
     const image = await this.resolveImage(turn, session, options);
@@ -140,6 +153,26 @@ export class Assistant implements AssistantPort {
       turnIndex: updated.turns.length - 1,
       timings: result.timings,
     };
+  }
+
+  /**
+   * A follow-up sent while earlier turns of its conversation are unanswered
+   * (a second tab, a script) is about their image and comes after their
+   * answers: it waits, queued, instead of finding no image yet.
+   */
+  private async waitBehind(before: Promise<unknown>, options: HandleOptions): Promise<void> {
+    const { queue } = this.options;
+    options.onProgress?.({ type: 'queued', position: queue.size + queue.running + 1 });
+    const { signal } = options;
+    if (signal?.aborted) throw new UserInputError('The request was cancelled.', 'cancelled');
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(new UserInputError('The request was cancelled.', 'cancelled'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      void before.then(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
   }
 
   private async overlay(image: ResolvedImage, segments: ReplySegment[], options: HandleOptions): Promise<Reply['overlay']> {
