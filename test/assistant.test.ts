@@ -60,11 +60,13 @@ describe('a conversation through the assistant', () => {
     const reply = await toy.assistant.handle(turn('colour', 'the green one', true));
     const overlay = await sharp(reply.overlay!.data).raw().toBuffer({ resolveWithObject: true });
     const [r, g, b] = reply.segments[0]!.colour.rgb;
-    // The middle of the green square: a 50% blend of the decoded pixel and the marker colour.
+    // The middle of the green square: a 50% blend of the decoded pixel's grey (luma) and the marker colour.
     const pixels = await decodedPixels(photo);
     const p = (65 * overlay.info.width + 345) * overlay.info.channels;
     const q = (65 * pixels.width + 345) * 3;
-    const expected = [r, g, b].map((c, i) => (pixels.data[q + i]! + c + 1) >> 1);
+    const [pr, pg, pb] = pixels.data.subarray(q, q + 3);
+    const grey = (77 * pr! + 150 * pg! + 29 * pb! + 128) >> 8;
+    const expected = [r, g, b].map((c) => (grey + c + 1) >> 1);
     expect([...overlay.data.subarray(p, p + 3)]).toEqual(expected);
   });
 

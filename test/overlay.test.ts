@@ -29,6 +29,10 @@ async function rawPixels(png: Buffer): Promise<{ data: Buffer; width: number; he
 }
 
 const blend = (a: number, b: number) => Math.round((a + b) / 2);
+const luma = ([r, g, b]: readonly number[]) => (77 * r! + 150 * g! + 29 * b! + 128) >> 8;
+/** A mask's fill: the pixel's grey blended 50% with the mask colour, so the fill shows the colour's own hue. */
+const fill = (pixel: readonly number[], rgb: readonly number[]) => rgb.map((c) => blend(luma(pixel), c));
+const BLACK = [0, 0, 0];
 
 describe('segmentColour', () => {
   it('pairs each colour with its square emoji, all distinct, cycling', () => {
@@ -44,7 +48,7 @@ describe('segmentColour', () => {
 });
 
 describe('renderOverlay', () => {
-  it('blends inside at 50%, leaves the outside alone, and outlines the boundary', async () => {
+  it('fills inside with the grey of each pixel blended 50% with the colour, leaves the outside alone, and outlines the boundary', async () => {
     const image = flatImage();
     const red = segmentColour(0).rgb;
     const out = await renderOverlay(image, [{ mask: rectMask(20, 20, 60, 60), rgb: red }]);
@@ -53,13 +57,17 @@ describe('renderOverlay', () => {
     const at = (x: number, y: number) => [...data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3)];
     const t = contourWidth(W, H);
     expect(t).toBe(2);
-    expect(at(40, 40)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
+    expect(at(40, 40)).toEqual(fill(BASE, red));
     expect(at(100, 70)).toEqual([...BASE]);
     expect(at(19, 40)).toEqual([...BASE]); // just outside: the contour is drawn inside the mask
-    expect(at(20, 40)).toEqual(red); // on the boundary
+    // On the boundary, a 1 px line contrasting with the pixel beneath (BASE is light: black), then the colour.
+    expect(luma(BASE)).toBeGreaterThanOrEqual(128);
+    expect(at(20, 40)).toEqual(BLACK);
+    expect(at(21, 40)).toEqual(red);
     expect(at(20 + t - 1, 40)).toEqual(red);
-    expect(at(20 + t, 40)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
-    expect(at(59, 59)).toEqual(red); // corner
+    expect(at(20 + t, 40)).toEqual(fill(BASE, red));
+    expect(at(59, 59)).toEqual(BLACK); // corner
+    expect(at(58, 58)).toEqual(red);
     expect(at(40, 58)).toEqual(red);
     // The caller's image is not modified.
     expect([...image.data.subarray(0, 3)]).toEqual([...BASE]);
@@ -77,13 +85,13 @@ describe('renderOverlay', () => {
     const at = (x: number, y: number) => [...data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3)];
     const onlyA = at(25, 30);
     const onlyB = at(75, 30);
-    expect(onlyA).toEqual(BASE.map((v, c) => blend(v, a[c]!)));
-    expect(onlyB).toEqual(BASE.map((v, c) => blend(v, b[c]!)));
+    expect(onlyA).toEqual(fill(BASE, a));
+    expect(onlyB).toEqual(fill(BASE, b));
     expect(onlyA).not.toEqual(onlyB);
-    // The overlap is blended twice, A then B.
-    expect(at(45, 30)).toEqual(BASE.map((v, c) => blend(blend(v, a[c]!), b[c]!)));
-    expect(at(10, 30)).toEqual(a);
-    expect(at(89, 30)).toEqual(b);
+    // The overlap is filled twice, A then B.
+    expect(at(45, 30)).toEqual(fill(fill(BASE, a), b));
+    expect(at(11, 30)).toEqual(a);
+    expect(at(88, 30)).toEqual(b);
   });
 
   it('draws no outline along the image border', async () => {
@@ -91,12 +99,13 @@ describe('renderOverlay', () => {
     const out = await renderOverlay(flatImage(), [{ mask: rectMask(0, 0, 30, 30), rgb: red }]);
     const { data } = await rawPixels(out.data);
     const at = (x: number, y: number) => [...data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3)];
-    expect(at(0, 15)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
-    expect(at(15, 0)).toEqual(BASE.map((v, c) => blend(v, red[c]!)));
-    expect(at(29, 15)).toEqual(red);
+    expect(at(0, 15)).toEqual(fill(BASE, red));
+    expect(at(15, 0)).toEqual(fill(BASE, red));
+    expect(at(29, 15)).toEqual(BLACK);
+    expect(at(28, 15)).toEqual(red);
   });
 
-  it('outlines exactly the mask pixels within the contour width of an outside pixel, for ragged masks anywhere', async () => {
+  it('outlines exactly the mask pixels within the contour width of an outside pixel (the outermost one in black), for ragged masks anywhere', async () => {
     const next = randomStream(5);
     for (let trial = 0; trial < 12; trial++) {
       // Width and height vary so boxes touch every border and rows are not whole words.
@@ -108,21 +117,24 @@ describe('renderOverlay', () => {
       const r = 4 + next() * Math.min(w, h);
       for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[y * w + x] = Math.hypot(x - cx, y - cy) + next() * 5 < r ? 1 : 0;
       const mask = { width: w, height: h, data };
-      const image = { width: w, height: h, data: new Uint8Array(w * h * 3) };
+      // Light grey beneath, so the contrasting line is black.
+      const image = { width: w, height: h, data: new Uint8Array(w * h * 3).fill(200) };
       const out = await renderOverlay(image, [{ mask, rgb: [255, 255, 255] }]);
       const { data: pixels } = await rawPixels(out.data);
       const t = contourWidth(w, h);
       for (let y = 0; y < h; y++) {
         for (let x = 0; x < w; x++) {
-          // The definition, by brute force: a mask pixel with an outside pixel (in the image) within t.
-          let nearOutside = false;
-          for (let dy = -t; dy <= t && !nearOutside; dy++) {
-            for (let dx = -t; dx <= t; dx++) {
-              const [qx, qy] = [x + dx, y + dy];
-              if (qx >= 0 && qy >= 0 && qx < w && qy < h && data[qy * w + qx] === 0) nearOutside = true;
+          // The definition, by brute force: a mask pixel with an outside pixel (in the image) within d.
+          const nearOutside = (d: number) => {
+            for (let dy = -d; dy <= d; dy++) {
+              for (let dx = -d; dx <= d; dx++) {
+                const [qx, qy] = [x + dx, y + dy];
+                if (qx >= 0 && qy >= 0 && qx < w && qy < h && data[qy * w + qx] === 0) return true;
+              }
             }
-          }
-          const expected = data[y * w + x] === 0 ? 0 : nearOutside ? 255 : 128;
+            return false;
+          };
+          const expected = data[y * w + x] === 0 ? 200 : nearOutside(1) ? 0 : nearOutside(t) ? 255 : blend(200, 255);
           expect(pixels[(y * w + x) * 3], `trial ${trial} (${x}, ${y}) of ${w}x${h}`).toBe(expected);
         }
       }

@@ -102,7 +102,7 @@ describe('slack over the real assistant (toy pack)', () => {
     const ts = await mentionWithImage('which part is red?', 'Ev-e2e-1');
     const [answer] = h.fake.botMessages(channel, ts);
     expect(answer.text).toContain('Sure, it is');
-    expect(answer.text).toContain('\u{1F7E5}'); // the marker of the first mask
+    expect(answer.text).toContain('\u{1F7E6}'); // the first mask's marker: blue, as red would not show on the red shape
     const [first] = h.fake.sharedUploads();
     expect(first).toMatchObject({ channel, threadTs: ts });
     expect(await tintedShapes(first.bytes)).toEqual({ red: true, blue: false });

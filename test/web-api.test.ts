@@ -86,12 +86,13 @@ describe('web chat: a turn', () => {
   it('answers with text, segments and an overlay, then a follow-up on the same image', async () => {
     const client = new Client(web.url);
     const first = await goodTurn(client);
-    expect(first.view.reply.text).toContain('\u{1F7E5}');
+    // The red shape is drawn (and marked) in blue: red on red would not show.
+    expect(first.view.reply.text).toContain('\u{1F7E6}');
     expect(first.view.reply.demoNotice).toMatch(/not LISA/);
     expect(first.view.reply.segments).toHaveLength(1);
     const [segment] = first.view.reply.segments;
     expect(segment).toMatchObject({ index: 0, area: RED_AREA, empty: false, bbox: [8, 10, 30, 20] });
-    expect(segment.colour).toEqual({ hex: expect.stringMatching(/^#[0-9a-f]{6}$/), emoji: '\u{1F7E5}', name: 'red' });
+    expect(segment.colour).toEqual({ hex: expect.stringMatching(/^#[0-9a-f]{6}$/), emoji: '\u{1F7E6}', name: 'blue' });
     expect(first.view.reply.overlayUrl).toBe(`/api/turns/${first.turnId}/overlay`);
 
     const overlay = await client.fetch(first.view.reply.overlayUrl);

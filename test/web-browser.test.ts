@@ -74,11 +74,12 @@ describe.skipIf(availability.skip)('web chat in Chromium', () => {
 
     const first = await waitForOverlay(page, 1);
     expect([first.naturalWidth, first.naturalHeight]).toEqual([96, 64]);
-    expect(first.alt).toMatch(/mask 1 drawn in red/);
+    // The red square is drawn (and marked) in blue: red on red would not show.
+    expect(first.alt).toMatch(/mask 1 drawn in blue/);
     const firstAnswer = page.locator('#log > li:nth-child(1) .answer');
-    expect(await firstAnswer.textContent()).toContain('\u{1F7E5}');
-    expect(await firstAnswer.locator('.marker').getAttribute('aria-label')).toBe('mask 1 (drawn in red)');
-    expect(await page.locator('#log > li:nth-child(1) .legend').textContent()).toMatch(/mask 1 \(drawn in red\).*600 px/);
+    expect(await firstAnswer.textContent()).toContain('\u{1F7E6}');
+    expect(await firstAnswer.locator('.marker').getAttribute('aria-label')).toBe('mask 1 (drawn in blue)');
+    expect(await page.locator('#log > li:nth-child(1) .legend').textContent()).toMatch(/mask 1 \(drawn in blue\).*600 px/);
     expect(await page.locator('#log > li:nth-child(1) img.thumb').getAttribute('alt')).toBe('Your image: shapes.png');
     // The picker is cleared after sending, and the question box is ready for the follow-up.
     expect(await page.locator('#preview').isHidden()).toBe(true);

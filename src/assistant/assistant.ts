@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { ConversationStores, Session, StoredTurn } from '../conversation/index.js';
 import { imageContext, sha256HexAsync, trimHistory } from '../conversation/index.js';
 import { imageInfo } from '../engine/image.js';
-import type { ChatTurn } from '../engine/types.js';
+import type { ChatTurn, DecodedImage } from '../engine/types.js';
+import { chooseSegmentColours } from '../render/colour-choice.js';
 import { UserInputError } from '../errors.js';
 import type { JobQueue } from '../jobs/index.js';
 import type { Logger } from '../logger.js';
@@ -127,7 +128,27 @@ export class Assistant implements AssistantPort {
     options.signal?.addEventListener('abort', () => job.cancel(), { once: true });
     const result = await job.result;
 
-    const segments = replySegments(result.segments);
+    // The colours depend on the pixels under each mask, so the image is decoded first (usually it already is: see prefetch above).
+    const pixels = result.segments.length > 0 ? await this.options.decodedImages.acquire(image.hash, image.bytes) : undefined;
+    try {
+      const segments = replySegments(result.segments, pixels && chooseSegmentColours(pixels.image, result.segments));
+      return await this.answer(jobId, turn, question, image, result, segments, pixels?.image, options);
+    } finally {
+      pixels?.release();
+    }
+  }
+
+  private async answer(
+    jobId: string,
+    turn: IncomingTurn,
+    question: string,
+    image: ResolvedImage,
+    result: InferenceResult,
+    segments: ReplySegment[],
+    pixels: DecodedImage | undefined,
+    options: HandleOptions,
+  ): Promise<Reply> {
+    const { stores, model } = this.options;
     const stored: StoredTurn = {
       user: question,
       assistant: result.text,
@@ -136,7 +157,7 @@ export class Assistant implements AssistantPort {
       at: Date.now(),
     };
     // Storing the turn and drawing the overlay are independent: both at once.
-    const [updated, overlay] = await Promise.all([stores.sessions.appendTurn(turn.conversationKey, stored), this.overlay(image, segments, options)]);
+    const [updated, overlay] = await Promise.all([stores.sessions.appendTurn(turn.conversationKey, stored), this.overlay(pixels, segments, options)]);
     this.options.logger.info(
       { jobId, conversation: turn.conversationKey, segments: segments.length, ms: Math.round(result.timings.total), cache: result.imageEmbeddings },
       'turn answered',
@@ -175,17 +196,12 @@ export class Assistant implements AssistantPort {
     });
   }
 
-  private async overlay(image: ResolvedImage, segments: ReplySegment[], options: HandleOptions): Promise<Reply['overlay']> {
-    if (segments.length === 0) return undefined;
-    const pixels = await this.options.decodedImages.acquire(image.hash, image.bytes);
-    try {
-      return await overlayImage(this.options.pixels, pixels.image, segments, {
-        format: options.overlay?.format ?? this.options.overlayFormat,
-        maxBytes: options.overlay?.maxBytes,
-      });
-    } finally {
-      pixels.release();
-    }
+  private async overlay(pixels: DecodedImage | undefined, segments: ReplySegment[], options: HandleOptions): Promise<Reply['overlay']> {
+    if (!pixels || segments.length === 0) return undefined;
+    return overlayImage(this.options.pixels, pixels, segments, {
+      format: options.overlay?.format ?? this.options.overlayFormat,
+      maxBytes: options.overlay?.maxBytes,
+    });
   }
 
   /** The turn's new image (downloaded, checked, stored once by hash), or the conversation's current one. */

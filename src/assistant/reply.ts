@@ -4,14 +4,15 @@ import { replaceSegTokens } from '../render/markers.js';
 import { segmentColour } from '../render/palette.js';
 import type { PixelPool } from '../workers/pool.js';
 import type { InferenceSegment } from './inference.js';
-import type { ReplyImage, ReplySegment } from './types.js';
+import type { ReplyImage, ReplySegment, SegmentColour } from './types.js';
 
 export type OverlayFormat = 'png' | 'jpeg' | 'webp';
 
-export function replySegments(segments: readonly InferenceSegment[]): ReplySegment[] {
+/** `colours` as chosen for the image (colour-choice.ts); without them, the palette in order. */
+export function replySegments(segments: readonly InferenceSegment[], colours?: readonly SegmentColour[]): ReplySegment[] {
   return segments.map((s, index) => ({
     index,
-    colour: segmentColour(index),
+    colour: colours?.[index] ?? segmentColour(index),
     bbox: s.bbox,
     area: s.area,
     score: s.score,

@@ -1,13 +1,18 @@
 /**
- * Overlay images: each mask blended at 50% over the image in its colour, with a
- * solid contour inside its boundary so neighbouring or faint segments stay
- * readable. All pixel work is done on raw buffers, limited to each mask's
- * bounding box; sharp only encodes the result.
+ * Overlay images: each mask's pixels turned to their grey (luma) and blended
+ * at 50% with the mask's colour, so the fill shows the marker's hue whatever
+ * the object's own colour (a blue object under red is not purple), with a
+ * solid contour inside its boundary and, outermost, a 1 px black or white
+ * line (whichever contrasts with the pixel beneath), so a mask stays visible
+ * on any object. Which colour each mask gets: colour-choice.ts. All pixel
+ * work is done on raw buffers, limited to each mask's bounding box; sharp
+ * only encodes the result.
  */
 import sharp from 'sharp';
 import { maskStats } from '../engine/mask.js';
 import type { BinaryMask, BoundingBox, DecodedImage } from '../engine/types.js';
 import { scratchArrayBuffer } from '../workers/scratch.js';
+import { luma } from './colour-choice.js';
 import { bandStride, contourBand, contourWorkBytes } from './contour.js';
 import { encodeJpeg } from './jpeg-strips.js';
 import { ownedCopy } from './owned-bytes.js';
@@ -68,7 +73,7 @@ const canvases = scratchArrayBuffer();
 
 async function drawAndEncode(
   out: Buffer,
-  { width, height }: DecodedImage,
+  { width, height, data: beneath }: DecodedImage,
   masks: readonly OverlaySegment[],
   format: OverlayFormat,
   quality: number,
@@ -86,19 +91,24 @@ async function drawAndEncode(
   // The contour bands (one per mask, box-sized) and the erosion's scratch, in reused memory.
   const bandBytes = drawn.reduce((n, { box }) => n + bandStride(box[2]) * box[3], 0);
   const workBytes = drawn.reduce((n, { box }) => Math.max(n, contourWorkBytes(box, thickness)), 0);
-  const memory = contourMemory.take(bandBytes);
+  // Twice: the contour, and its outermost pixel as the contrasting line.
+  const memory = contourMemory.take(2 * bandBytes);
   const work = contourWork.take(workBytes);
   try {
     let at = 0;
     const contours = drawn.map(({ mask, box, rgb }) => {
       blendMask(out, width, mask.data, box, rgb);
-      const band = new Uint8Array(memory, at, bandStride(box[2]) * box[3]);
-      at += band.length;
+      const size = bandStride(box[2]) * box[3];
+      const band = new Uint8Array(memory, at, size);
+      const line = new Uint8Array(memory, at + size, size);
+      at += 2 * size;
       contourBand(mask, box, thickness, band, work);
-      return { band, box, rgb };
+      contourBand(mask, box, 1, line, work);
+      return { band, line, box, rgb };
     });
     // Contours last, so a later segment's fill does not wash out an earlier outline.
     for (const { band, box, rgb } of contours) paintBand(out, width, band, box, rgb);
+    for (const { line, box } of contours) paintLine(out, beneath, width, line, box);
   } finally {
     contourMemory.give(memory);
     contourWork.give(work);
@@ -122,23 +132,50 @@ function blendMask(out: Uint8Array, width: number, data: Uint8Array, [bx, by, bw
     for (let i = y * width + bx, end = i + bw; i < end; i++) {
       if (data[i] === 0) continue;
       const p = i * 3;
+      const l = (77 * out[p]! + 150 * out[p + 1]! + 29 * out[p + 2]! + 128) >> 8;
       // (a + b + 1) >> 1 is round-half-up of the 50% mix.
-      out[p] = (out[p]! + r! + 1) >> 1;
-      out[p + 1] = (out[p + 1]! + g! + 1) >> 1;
-      out[p + 2] = (out[p + 2]! + b! + 1) >> 1;
+      out[p] = (l + r! + 1) >> 1;
+      out[p + 1] = (l + g! + 1) >> 1;
+      out[p + 2] = (l + b! + 1) >> 1;
     }
   }
 }
 
 function paintBand(out: Uint8Array, width: number, band: Uint8Array, [bx, by, bw, bh]: number[], [r, g, b]: number[]): void {
   const stride = bandStride(bw);
+  // Bands are mostly empty: four pixels are skipped per zero word.
+  const words = new Uint32Array(band.buffer, band.byteOffset, band.length / 4);
   for (let y = 0; y < bh; y++) {
     for (let x = 0; x < bw; x++) {
+      if ((x & 3) === 0 && words[(y * stride + x) >> 2] === 0) {
+        x += 3;
+        continue;
+      }
       if (band[y * stride + x] === 0) continue;
       const p = ((by + y) * width + bx + x) * 3;
       out[p] = r!;
       out[p + 1] = g!;
       out[p + 2] = b!;
+    }
+  }
+}
+
+/** Black over light pixels, white over dark ones: judged on the image as it was, before any fill. */
+function paintLine(out: Uint8Array, beneath: Uint8Array, width: number, line: Uint8Array, [bx, by, bw, bh]: number[]): void {
+  const stride = bandStride(bw);
+  const words = new Uint32Array(line.buffer, line.byteOffset, line.length / 4);
+  for (let y = 0; y < bh; y++) {
+    for (let x = 0; x < bw; x++) {
+      if ((x & 3) === 0 && words[(y * stride + x) >> 2] === 0) {
+        x += 3;
+        continue;
+      }
+      if (line[y * stride + x] === 0) continue;
+      const p = ((by + y) * width + bx + x) * 3;
+      const v = luma(beneath[p]!, beneath[p + 1]!, beneath[p + 2]!) >= 128 ? 0 : 255;
+      out[p] = v;
+      out[p + 1] = v;
+      out[p + 2] = v;
     }
   }
 }

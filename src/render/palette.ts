@@ -33,3 +33,9 @@ export function segmentColour(index: number): SegmentColour {
   const rgb: [number, number, number] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
   return { rgb, hex, emoji, name };
 }
+
+/** The palette colour drawn as `hex` (as a session stores it), or undefined for a colour not in the palette. */
+export function colourByHex(hex: string): SegmentColour | undefined {
+  const index = COLOURS.findIndex((c) => c.hex === hex.toLowerCase());
+  return index < 0 ? undefined : segmentColour(index);
+}

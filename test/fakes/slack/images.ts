@@ -42,8 +42,8 @@ function distance(a: readonly number[], b: readonly number[]): number {
 
 /**
  * Which shapes an overlay tinted: a shape is tinted when its centre is no
- * longer its own colour. The threshold is low because the first segment
- * colour is itself a red: 50% of it over the red shape moves it by ~30.
+ * longer its own colour. Masks are drawn in a colour far from what they
+ * cover, so a tinted centre moves by far more than the threshold.
  */
 export async function tintedShapes(overlay: Buffer): Promise<{ red: boolean; blue: boolean }> {
   const red = await centre(overlay, RED_BOX);
