@@ -6,20 +6,51 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SurfaceContext } from '../../src/assistant/surface.js';
-import type { IncomingTurn } from '../../src/assistant/types.js';
+import type { IncomingTurn, PastTurn } from '../../src/assistant/types.js';
 import { webKey } from '../../src/conversation/keys.js';
 import { HttpError, ensureSession, existingSession, publicError, readJsonBody, requireMediaType, sendJson } from './http.js';
 import { parseTurnUpload, type TurnUpload } from './multipart.js';
-import { type TurnStore, type TurnView, isFinal } from './turns.js';
+import { type PublicReply, type TurnStore, type TurnView, isFinal } from './turns.js';
 
 const MAX_JSON_BYTES = 16 * 1024;
 const HEARTBEAT_MS = 15_000;
 
 function notFound(): HttpError {
-  return new HttpError(404, 'not_found', 'No such turn: it belongs to another browser session, or it is no longer kept.');
+  return new HttpError(
+    404,
+    'not_found',
+    'No such turn here: it belongs to another browser session, is no longer kept, or was lost when the server restarted.',
+  );
+}
+
+/** A stored turn as the page shows it: its question, the image it brought (when new) and its answer. */
+export interface PublicPastTurn {
+  question: string;
+  imageUrl?: string;
+  reply: PublicReply;
+}
+
+function pastUrl(turn: PastTurn, which: 'thumbnail' | 'overlay'): string {
+  // `at` tells apart the turns that share an index across new conversations, so a cached image is never another's.
+  return `/api/conversation/turns/${turn.index}/${which}?at=${turn.at}`;
+}
+
+function publicPastTurn(turn: PastTurn): PublicPastTurn {
+  return {
+    question: turn.question,
+    imageUrl: turn.newImage ? pastUrl(turn, 'thumbnail') : undefined,
+    reply: {
+      text: turn.text,
+      segments: turn.segments.map(({ index, colour: { hex, emoji, name }, bbox, area, empty }) => ({ index, colour: { hex, emoji, name }, bbox, area, empty })),
+      overlayUrl: turn.segments.length > 0 ? pastUrl(turn, 'overlay') : undefined,
+    },
+  };
 }
 
 export class WebApi {
+  /** Changes with every start: a page that finds a turn gone under another instance knows the server restarted. */
+  readonly instance = randomUUID();
+
   constructor(
     private readonly ctx: SurfaceContext,
     private readonly turns: TurnStore,
@@ -32,9 +63,32 @@ export class WebApi {
 
   async conversation(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const sessionId = ensureSession(req, res);
-    const hasImage = await this.ctx.assistant.hasImage(webKey(sessionId));
+    const key = webKey(sessionId);
+    const { assistant } = this.ctx;
+    const [hasImage, past] = await Promise.all([assistant.hasImage(key), assistant.history?.(key) ?? []]);
     const { maxImageBytes, maxQuestionChars } = this.ctx.config.limits;
-    sendJson(res, 200, { hasImage, limits: { maxImageBytes, maxQuestionChars } });
+    const last = past.at(-1);
+    sendJson(res, 200, {
+      instance: this.instance,
+      hasImage,
+      // The image a follow-up without one is about.
+      currentImageUrl: hasImage && last ? pastUrl(last, 'thumbnail') : undefined,
+      turns: past.map(publicPastTurn),
+      limits: { maxImageBytes, maxQuestionChars },
+    });
+  }
+
+  /** `GET /api/conversation/turns/:index/(thumbnail|overlay)`: a stored turn's image, small, or with its masks. */
+  async pastImage(req: IncomingMessage, res: ServerResponse, index: number, which: 'thumbnail' | 'overlay'): Promise<void> {
+    const sessionId = existingSession(req);
+    const image = sessionId === undefined ? undefined : await this.ctx.assistant.pastImage?.(webKey(sessionId), index, which);
+    if (!image) throw new HttpError(404, 'not_found', 'No such image: the conversation or its image is no longer kept.');
+    res.writeHead(200, {
+      'Content-Type': image.contentType,
+      'Content-Length': String(image.data.length),
+      'Cache-Control': 'private, max-age=3600',
+    });
+    res.end(image.data);
   }
 
   async reset(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -52,7 +106,7 @@ export class WebApi {
     const upload = await parseTurnUpload(req, this.ctx.config.limits);
     const turnId = randomUUID();
     await this.submit(turnId, sessionId, upload);
-    sendJson(res, 202, { turnId }, { Location: `/api/turns/${turnId}` });
+    sendJson(res, 202, { turnId, instance: this.instance }, { Location: `/api/turns/${turnId}` });
   }
 
   getTurn(req: IncomingMessage, res: ServerResponse, turnId: string): void {

@@ -40,6 +40,11 @@ export async function startWeb(ctx: SurfaceContext, options: WebOptions = {}): P
     { method: 'GET', path: /^\/api\/model$/, handler: (_req, res) => api.model(res) },
     { method: 'GET', path: /^\/api\/conversation$/, handler: (req, res) => api.conversation(req, res) },
     { method: 'POST', path: /^\/api\/conversation\/reset$/, handler: (req, res) => api.reset(req, res) },
+    {
+      method: 'GET',
+      path: /^\/api\/conversation\/turns\/(\d{1,4})\/(thumbnail|overlay)$/,
+      handler: (req, res, [index, which]) => api.pastImage(req, res, Number(index), which as 'thumbnail' | 'overlay'),
+    },
     { method: 'POST', path: /^\/api\/turns$/, handler: (req, res) => api.createTurn(req, res) },
     { method: 'GET', path: new RegExp(`^/api/turns/${TURN}$`), handler: (req, res, [id]) => api.getTurn(req, res, id!) },
     { method: 'GET', path: new RegExp(`^/api/turns/${TURN}/events$`), handler: (req, res, [id]) => api.events(req, res, id!) },

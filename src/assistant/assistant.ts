@@ -10,10 +10,11 @@ import type { Logger } from '../logger.js';
 import type { DecodedImages } from '../workers/decoded-images.js';
 import type { PixelPool } from '../workers/pool.js';
 import { downloadImage } from './download.js';
+import { type HistoryDeps, pastImage, pastTurns } from './history.js';
 import type { InferenceJob, InferenceResult } from './inference.js';
 import { type LimitSettings, RateLimiter, checkAllowed, checkQuestion } from './limits.js';
 import { type OverlayFormat, markedText, overlayImage, replySegments } from './reply.js';
-import type { AssistantPort, HandleOptions, ImageRef, IncomingTurn, Reply, ReplySegment } from './types.js';
+import type { AssistantPort, HandleOptions, ImageRef, IncomingTurn, PastTurn, Reply, ReplyImage, ReplySegment } from './types.js';
 
 /** What the assistant needs to know of the model without running it (workers may run it elsewhere). */
 export interface ModelInfo {
@@ -87,6 +88,19 @@ export class Assistant implements AssistantPort {
 
   firstDelivery(key: string, ttlMs: number): Promise<boolean> {
     return this.options.stores.sessions.remember(key, ttlMs);
+  }
+
+  history(conversationKey: string): Promise<PastTurn[]> {
+    return pastTurns(this.historyDeps(), conversationKey);
+  }
+
+  pastImage(conversationKey: string, index: number, which: 'thumbnail' | 'overlay'): Promise<ReplyImage | undefined> {
+    return pastImage(this.historyDeps(), conversationKey, index, which);
+  }
+
+  private historyDeps(): HistoryDeps {
+    const { stores, pixels, decodedImages, model, overlayFormat } = this.options;
+    return { stores, pixels, decodedImages, segToken: model.segToken, overlayFormat };
   }
 
   async hasImage(conversationKey: string): Promise<boolean> {

@@ -99,6 +99,21 @@ export interface Reply {
   timings: StageTimings;
 }
 
+/** A stored turn as a surface shows it again. */
+export interface PastTurn {
+  /** Its place in the stored conversation (0-based). */
+  index: number;
+  question: string;
+  /** The answer with its markers, as Reply.text. */
+  text: string;
+  segments: Omit<ReplySegment, 'rle'>[];
+  /** True when the turn brought a new image (the first turn about it). */
+  newImage: boolean;
+  imageHash: string;
+  /** Epoch milliseconds. */
+  at: number;
+}
+
 /** The one orchestrator every surface calls. Rejects with UserInputError for anything the user should read. */
 export interface AssistantPort {
   handle(turn: IncomingTurn, options?: HandleOptions): Promise<Reply>;
@@ -110,4 +125,8 @@ export interface AssistantPort {
   hasImage(conversationKey: string): Promise<boolean>;
   /** The model's name, and a demo notice when it is not LISA. */
   readonly model: { name: string; demo: boolean };
+  /** The stored conversation, oldest turn first (the web page shows it again after a reload). Test doubles may leave it out. */
+  history?(conversationKey: string): Promise<PastTurn[]>;
+  /** A stored turn's image as a thumbnail, or with its masks drawn; undefined when no longer kept. */
+  pastImage?(conversationKey: string, index: number, which: 'thumbnail' | 'overlay'): Promise<ReplyImage | undefined>;
 }

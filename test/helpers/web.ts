@@ -34,6 +34,11 @@ export interface TestWeb {
   received: IncomingTurn[];
   /** The real image store (startToyWeb only). */
   images?: ImageStore;
+  /**
+   * startToyWeb only: stops the web chat and starts a new one on the same
+   * port over the same runtime and stores, as a page sees a server restart.
+   */
+  restartWeb?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -47,6 +52,8 @@ function recording(inner: AssistantPort, received: IncomingTurn[]): AssistantPor
     resetConversation: (key) => inner.resetConversation(key),
     firstDelivery: (key, ttlMs) => inner.firstDelivery(key, ttlMs),
     hasImage: (key) => inner.hasImage(key),
+    history: inner.history && ((key) => inner.history!(key)),
+    pastImage: inner.pastImage && ((key, index, which) => inner.pastImage!(key, index, which)),
     get model() {
       return inner.model;
     },
@@ -64,8 +71,7 @@ export function testConfig(limits: TestLimits = TEST_LIMITS): Config {
   };
 }
 
-async function serveOver(assistant: AssistantPort, config: Config): Promise<TestWeb> {
-  const received: IncomingTurn[] = [];
+async function serveOver(assistant: AssistantPort, config: Config, received: IncomingTurn[] = []): Promise<TestWeb> {
   const surface = await startWeb({ assistant: recording(assistant, received), config, logger: createLogger({ level: 'silent' }) });
   return { url: surface.url!.replace(/\/$/, ''), config, assistant, received, stop: () => surface.stop() };
 }
@@ -81,7 +87,10 @@ export async function startTestWeb(options: { assistant?: AssistantPort; limits?
  * on CPU, SQLite sessions, in-process queue, the real assistant) over a toy
  * pack generated in a temp folder.
  */
-export async function startToyWeb(limits: TestLimits = TEST_LIMITS): Promise<TestWeb> {
+export async function startToyWeb(
+  limits: TestLimits = TEST_LIMITS,
+  options: { wrap?: (assistant: AssistantPort) => AssistantPort } = {},
+): Promise<TestWeb> {
   const pack = await makeToyPack();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lisa-web-'));
   const cleanup = () => Promise.all([pack.cleanup(), rm(dir, { recursive: true, force: true })]);
@@ -94,10 +103,16 @@ export async function startToyWeb(limits: TestLimits = TEST_LIMITS): Promise<Tes
     };
     const runtime = await createRuntime(config, createLogger({ level: 'silent' }));
     try {
-      const web = await serveOver(runtime.assistant, config);
+      const assistant = options.wrap ? options.wrap(runtime.assistant) : runtime.assistant;
+      let web = await serveOver(assistant, config);
+      const port = Number(new URL(web.url).port);
       return {
         ...web,
         images: runtime.stores.images,
+        async restartWeb() {
+          await web.stop();
+          web = await serveOver(assistant, { ...config, web: { ...config.web, port } }, web.received);
+        },
         async stop() {
           await web.stop();
           await runtime.close();

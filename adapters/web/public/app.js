@@ -12,6 +12,7 @@ const els = {
   dropzone: $('dropzone'),
   input: $('image-input'),
   dropText: $('drop-text'),
+  currentImage: $('current-image'),
   preview: $('preview'),
   previewImg: $('preview-img'),
   previewName: $('preview-name'),
@@ -26,6 +27,10 @@ const state = {
   file: null,
   fileUrl: null,
   hasImage: false,
+  /** A small copy of the image a follow-up without one is about. */
+  currentImageUrl: null,
+  /** The server's instance: one that changed while a turn waited means the turn was lost in a restart. */
+  instance: null,
   busy: false,
   limits: { maxImageBytes: Infinity, maxQuestionChars: Infinity },
   objectUrls: [],
@@ -54,12 +59,21 @@ function showBanner(text) {
   els.banner.hidden = false;
 }
 
-async function refreshConversation() {
+async function refreshConversation({ showStored = false } = {}) {
   try {
     const info = await getJson('/api/conversation');
     state.hasImage = Boolean(info.hasImage);
+    state.currentImageUrl = info.currentImageUrl || null;
+    state.instance = info.instance || null;
     if (info.limits) state.limits = info.limits;
     els.question.maxLength = state.limits.maxQuestionChars;
+    // After a reload the log is empty but the conversation is not: show it as it was.
+    if (showStored && els.log.children.length === 0) {
+      for (const past of info.turns || []) {
+        const turn = addTurn(past.question, past.imageUrl ? { name: 'the image' } : null, past.imageUrl);
+        showReply(turn, past.reply);
+      }
+    }
   } catch {
     // Keep what we knew; the next turn will say what is wrong.
   }
@@ -98,9 +112,12 @@ function clearFile() {
 function updateComposer() {
   els.dropText.textContent = '';
   const link = el('span', { className: 'link', text: 'choose a file' });
+  const showCurrent = !state.file && state.hasImage && state.currentImageUrl;
   if (state.file) els.dropText.append('Drop or ', el('span', { className: 'link', text: 'choose' }), ' another image to replace this one');
-  else if (state.hasImage) els.dropText.append('Asking about the current image. Drop or ', link, ' to start on a new one');
+  else if (state.hasImage) els.dropText.append(`Asking about ${showCurrent ? 'this' : 'the current'} image. Drop or `, link, ' to start on a new one');
   else els.dropText.append('Drop an image here, or ', link);
+  els.currentImage.hidden = !showCurrent;
+  if (showCurrent && els.currentImage.getAttribute('src') !== state.currentImageUrl) els.currentImage.src = state.currentImageUrl;
   els.question.placeholder = state.file || !state.hasImage ? 'Ask about the image…' : 'Ask a follow-up about the same image…';
   els.send.disabled = state.busy;
   els.intro.hidden = els.log.children.length > 0;
@@ -150,6 +167,10 @@ async function send() {
     if (view.state === 'done') {
       showReply(turn, view.reply);
       if (view.reply.demoNotice && els.banner.hidden) showBanner(view.reply.demoNotice);
+    } else if (await restartedSince(answer.instance, view)) {
+      showError(turn, { message: 'The server restarted before answering, so this question was lost. It is back in the box below: send it again.' });
+      if (!els.question.value) els.question.value = question;
+      if (file) restoreFile(file);
     } else {
       showError(turn, view.error || {});
     }
@@ -159,6 +180,18 @@ async function send() {
     state.busy = false;
     await refreshConversation();
     els.question.focus();
+  }
+}
+
+/** Whether a turn that vanished (no such turn, or no contact) was lost because the server restarted since it took it. */
+async function restartedSince(instance, view) {
+  const code = view.error?.code;
+  if (!instance || (code && code !== 'not_found')) return false;
+  try {
+    const info = await getJson('/api/conversation');
+    return Boolean(info.instance) && info.instance !== instance;
+  } catch {
+    return false;
   }
 }
 
@@ -233,4 +266,4 @@ document.addEventListener('paste', (event) => {
 });
 
 loadModel();
-refreshConversation();
+refreshConversation({ showStored: true });
