@@ -3,6 +3,7 @@ import { isUserInputError } from './errors.js';
 import { registerAsk } from './cli/ask.js';
 import { registerDiscord } from './cli/discord.js';
 import { registerBench } from './cli/bench.js';
+import { registerEval } from './cli/eval.js';
 import { registerModels } from './cli/models.js';
 import { registerServe } from './cli/serve.js';
 
@@ -17,6 +18,7 @@ const program = new Command('lisa-bot')
 
 registerAsk(program);
 registerBench(program);
+registerEval(program);
 registerModels(program);
 registerServe(program);
 registerDiscord(program);

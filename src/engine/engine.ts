@@ -143,10 +143,10 @@ export class Engine implements ChatEngine {
     for (const turn of turns) {
       if (turn.user.trim() === '') throw new UserInputError('The question is empty. Ask something about the image.', 'question_empty');
     }
-    const ids = tokenizer.encodePrompt(buildPrompt(manifest, turns));
+    const { prompt: ids, answer } = this.encode(turns, request.answer);
     const promptPositions = this.positions(ids);
     const { contextLength } = manifest.decoder;
-    if (promptPositions >= contextLength) {
+    if (promptPositions + (answer?.length ?? 0) >= contextLength) {
       throw new UserInputError(
         `The conversation is too long for the model: ${promptPositions} tokens, and it reads at most ${contextLength - 1} before answering. Shorten the question or start a new conversation.`,
         'prompt_too_long',
@@ -161,7 +161,7 @@ export class Engine implements ChatEngine {
     const match = this.kvCache.find(units, promptPositions - 1);
     const reusedUnits = match?.units ?? 0;
     const kv: KvState = match ? truncateKvState(match.kv, match.positions) : emptyKv(this.pack);
-    const embeds = await this.embedUnits(units.slice(reusedUnits), image.features.clipFeatures);
+    const embeds = await this.embedUnits([...units.slice(reusedUnits), ...(answer ?? [])], image.features.clipFeatures);
 
     const generation = await generate({
       pack: this.pack,
@@ -176,6 +176,7 @@ export class Engine implements ChatEngine {
       embed: (ids) => this.tokenEmbeddings.rows(ids),
       context: ids,
       draftLength: this.options.draftLength ?? 0,
+      given: answer,
     });
     timings.prefill = generation.prefillMs;
     timings.decodeSteps = generation.decodeMs;
@@ -192,6 +193,23 @@ export class Engine implements ChatEngine {
       cache: { imageEmbeddings: image.hit ? 'hit' : 'miss' },
       graphRuns: this.graphRuns,
     };
+  }
+
+  /**
+   * The prompt's ids and, with a given answer, the answer's. The reference
+   * tokenises prompt and answer as one string, and a tokenizer may end the
+   * prompt differently once text follows it, so the answer is everything after
+   * the ids that string shares with the prompt alone.
+   */
+  private encode(turns: readonly ChatTurn[], answer: string | undefined): { prompt: number[]; answer?: number[] } {
+    const { tokenizer } = this.pack;
+    const prompt = tokenizer.encodePrompt(buildPrompt(this.manifest, turns));
+    if (answer === undefined) return { prompt };
+    const answered = [...turns.slice(0, -1), { ...turns[turns.length - 1]!, assistant: answer }];
+    const full = tokenizer.encodePrompt(buildPrompt(this.manifest, answered));
+    let shared = 0;
+    while (shared < prompt.length && shared < full.length - 1 && prompt[shared] === full[shared]) shared++;
+    return { prompt: full.slice(0, shared), answer: full.slice(shared) };
   }
 
   /** The image's embeddings: cached, or through both encoders (encoders.ts), cached once SAM's are done. */

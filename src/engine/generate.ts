@@ -121,6 +121,11 @@ export interface GenerationInput {
   context?: readonly number[];
   /** Most draft tokens checked per decoder run; 0 decodes one token per run. */
   draftLength?: number;
+  /**
+   * Teacher forcing: an answer whose ids follow the prompt's rows in `embeds`
+   * (so `count` includes them). The prefill scores them instead of generating.
+   */
+  given?: readonly number[];
 }
 
 /**
@@ -138,8 +143,9 @@ export async function generate(input: GenerationInput): Promise<GenerationResult
   const { pack, segId, eosId, maxNewTokens, contextLength } = input;
   const embed = input.embed ?? ((ids: readonly number[]) => embedTokens(pack, ids));
   let started = performance.now();
-  const prefill = await decoderStep(pack, input.embeds, input.count, input.kv);
+  const prefill = await decoderStep(pack, input.embeds, input.count, input.kv, input.given ? input.given.length + 1 : 1);
   const prefillMs = performance.now() - started;
+  if (input.given) return givenAnswer(input.given, prefill, input.segId, eosId, prefillMs);
   started = performance.now();
   const ids: number[] = [];
   const fedIds: number[] = [];
@@ -185,4 +191,16 @@ export async function generate(input: GenerationInput): Promise<GenerationResult
     next = { token: step.next[accepted]!, hidden: step.hidden[accepted]! };
   }
   return { ids, segHidden, kv, fedIds, prefillMs, decodeMs: performance.now() - started, decodeRuns, drafts };
+}
+
+/**
+ * A given answer read in one prefill: row j of the scored rows (the last
+ * prompt row, then the answer's) is the state that would have chosen answer
+ * token j, so [SEG] j takes row j's hidden state, as when generated.
+ */
+function givenAnswer(given: readonly number[], prefill: StepResult, segId: number, eosId: number, prefillMs: number): GenerationResult {
+  const stop = given.indexOf(eosId);
+  const ids = given.slice(0, stop < 0 ? given.length : stop);
+  const segHidden = ids.flatMap((id, j) => (id === segId ? [prefill.hidden[j]!] : []));
+  return { ids, segHidden, kv: prefill.kv, fedIds: [...given], prefillMs, decodeMs: 0, decodeRuns: 0, drafts: { proposed: 0, accepted: 0 } };
 }

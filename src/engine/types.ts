@@ -55,6 +55,12 @@ export interface ChatRequest {
   decoded?: DecodedImage;
   /** Oldest first; every turn but the last carries its answer. */
   turns: ChatTurn[];
+  /**
+   * Teacher forcing (how LISA's validation scores a model): this answer to the
+   * last turn is read, not generated. The decoder runs once over the prompt and
+   * this answer, and each `[SEG]` in it gets its mask by the same offset rule.
+   */
+  answer?: string;
   signal?: AbortSignal;
 }
 
