@@ -4,6 +4,7 @@
  * encoder run now and the SAM encoder as a promise. The SAM encoder runs while
  * the LLM decodes (they are independent) and is awaited only for masks.
  */
+import { UserInputError } from '../errors.js';
 import type { ImageEmbeddings } from './caches.js';
 import type { PackManifest } from './manifest.js';
 import type { LoadedPack } from './pack.js';
@@ -36,6 +37,12 @@ export class ImageEncoders {
     const started = performance.now();
     const decoded = request.decoded ?? (await pool.decode(request.image, this.maxImagePixels, this.decodedPixels.take(0)));
     timings.imageDecode = performance.now() - started;
+    // Before any pixel work starts: nothing may still be reading the pixels when this throws.
+    const samShape = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
+    if (samShape.width === 0 || samShape.height === 0) {
+      if (!request.decoded) this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer);
+      throw tooThin(decoded.width, decoded.height, manifest.sam.size);
+    }
     const preprocessStart = performance.now();
     // CLIP first: it leads to the LLM, the longer path whenever the encoders are fast.
     // Made already where the caller decoded the image with this model's settings.
@@ -82,6 +89,18 @@ export class ImageEncoders {
     };
     return { features, sam };
   }
+}
+
+/**
+ * SAM scales the longest side to `size` and rounds the other, to 0 beyond a
+ * 2 x size aspect ratio; the reference fails there too (an empty resize).
+ */
+function tooThin(width: number, height: number, size: number): UserInputError {
+  return new UserInputError(
+    `The image is ${width} x ${height} pixels: too thin for the model, which scales its longest side to ${size} pixels ` +
+      `and would leave the shortest under one pixel. Send one whose long side is at most ${2 * size} times its short side.`,
+    'image_unsupported',
+  );
 }
 
 function sameClipSettings(a: PackManifest['clip'], b: PackManifest['clip']): boolean {

@@ -148,7 +148,7 @@ export class Engine implements ChatEngine {
     const { contextLength } = manifest.decoder;
     if (promptPositions + (answer?.length ?? 0) >= contextLength) {
       throw new UserInputError(
-        `The conversation is too long for the model: ${promptPositions} tokens, and it reads at most ${contextLength - 1} before answering. Shorten the question or start a new conversation.`,
+        `The ${turns.length > 1 ? 'conversation' : 'question'} is too long for the model: ${promptPositions} tokens, and it reads at most ${contextLength - 1} before answering. ${turns.length > 1 ? 'Shorten the question or start a new conversation.' : 'Shorten the question.'}`,
         'prompt_too_long',
       );
     }
@@ -222,6 +222,9 @@ export class Engine implements ChatEngine {
       this.imageCache.set(hash, features);
       return embeddings;
     });
+    // Awaited only after the decode, or never when the turn fails first: a SAM failure
+    // meanwhile must stay this turn's error, not an unhandled rejection that kills the thread.
+    samDone.catch(() => undefined);
     return { hit: false, features, sam: samDone };
   }
 
