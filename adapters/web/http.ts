@@ -165,7 +165,8 @@ export function mediaType(req: IncomingMessage): string {
 export function requireMediaType(req: IncomingMessage, expected: string): void {
   const actual = mediaType(req);
   if (actual !== expected) {
-    throw new HttpError(415, 'unsupported_media_type', `Expected a ${expected} request${actual ? `, got ${actual}` : ''}.`);
+    const article = /^[aeiou]/i.test(expected) ? 'an' : 'a';
+    throw new HttpError(415, 'unsupported_media_type', `Expected ${article} ${expected} request${actual ? `, got ${actual}` : ''}.`);
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
+import { questionTooLong } from '../../src/assistant/limits.js';
 import { HttpError, formatBytes, requireMediaType } from './http.js';
 
 export interface UploadLimits {
@@ -97,7 +98,7 @@ export function parseTurnUpload(req: IncomingMessage, limits: UploadLimits): Pro
     parser.on('field', (name, value, info) => {
       if (name !== 'question') return;
       if (info.valueTruncated) {
-        fail(new HttpError(400, 'question_too_long', `The question is too long: the limit is ${limits.maxQuestionChars} characters.`));
+        fail(new HttpError(400, 'question_too_long', questionTooLong(limits.maxQuestionChars).message));
       } else {
         question = value;
       }

@@ -38,6 +38,14 @@ export interface AssistantOptions {
   logger: Logger;
 }
 
+/** How a user gives an image, in each surface's own terms. */
+const ATTACH_AN_IMAGE: Record<IncomingTurn['surface'], string> = {
+  discord: 'Attach an image (or reply to a message that has one) and ask again.',
+  slack: 'Attach an image (or ask in a thread that has one) and ask again.',
+  web: 'Drop or choose an image above, then ask again.',
+  cli: 'Pass one with --image FILE.',
+};
+
 interface ResolvedImage {
   hash: string;
   bytes: Uint8Array;
@@ -263,9 +271,6 @@ export class Assistant implements AssistantPort {
       if (bytes) return { hash: session.imageHash, bytes };
       throw new UserInputError("This conversation's image has expired. Send the image again with your question.", 'no_image');
     }
-    throw new UserInputError(
-      "There's no image to look at yet. Attach an image (or reply to a message that has one) and ask again.",
-      'no_image',
-    );
+    throw new UserInputError(`There's no image to look at yet. ${ATTACH_AN_IMAGE[turn.surface]}`, 'no_image');
   }
 }

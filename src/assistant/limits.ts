@@ -15,13 +15,25 @@ export function checkQuestion(text: string, limits: LimitSettings): string {
   if (question === '') {
     throw new UserInputError('The question is empty. Ask something about the image, e.g. "what here would keep me dry?"', 'question_empty');
   }
-  if (question.length > limits.maxQuestionChars) {
-    throw new UserInputError(
-      `The question is ${question.length} characters long; the limit is ${limits.maxQuestionChars}. Please shorten it.`,
-      'question_too_long',
-    );
-  }
+  const chars = characterCount(question);
+  if (chars > limits.maxQuestionChars) throw questionTooLong(limits.maxQuestionChars, chars);
   return question;
+}
+
+/** Characters as a person counts them (code points): an emoji is one, not two UTF-16 units. */
+export function characterCount(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+/** The one "too long" message, wherever the question is refused; `chars` when it was counted. */
+export function questionTooLong(limit: number, chars?: number): UserInputError {
+  const counted = chars === undefined ? '' : ` (this one has ${chars.toLocaleString('en-US')})`;
+  return new UserInputError(
+    `The question is too long: the limit is ${limit.toLocaleString('en-US')} characters${counted}. Please shorten it.`,
+    'question_too_long',
+  );
 }
 
 export function checkAllowed(turn: IncomingTurn, limits: LimitSettings): void {

@@ -6,6 +6,7 @@
  */
 import sharp from 'sharp';
 import type { AssistantPort, HandleOptions, IncomingTurn, Reply, ReplySegment } from '../../src/assistant/types.js';
+import { characterCount, questionTooLong } from '../../src/assistant/limits.js';
 import { UserInputError } from '../../src/errors.js';
 import { segmentColour } from '../../src/render/palette.js';
 import { TOY_COLOUR_NAMES, TOY_PALETTE, toyColourIndex } from '../../models/generator/toy-palette.js';
@@ -56,9 +57,7 @@ export class FakeAssistant implements AssistantPort {
     this.received.push(turn);
     const question = turn.text.trim();
     if (question === '') throw new UserInputError('The question is empty. Ask something about the image.', 'question_empty');
-    if (question.length > this.limits.maxQuestionChars) {
-      throw new UserInputError(`The question is ${question.length} characters long; the limit is ${this.limits.maxQuestionChars}.`, 'question_too_long');
-    }
+    if (characterCount(question) > this.limits.maxQuestionChars) throw questionTooLong(this.limits.maxQuestionChars, characterCount(question));
     const ref = turn.images[0];
     let image: Buffer | undefined;
     if (ref) {
