@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isUserInputError } from './errors.js';
 import { registerAsk } from './cli/ask.js';
@@ -11,8 +12,10 @@ import { registerServe } from './cli/serve.js';
  * `lisa-bot <command>`. Exit codes: 0 success, 2 bad input (one line on
  * stderr says why), 1 anything else.
  */
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('lisa-bot')
   .description('LISA reasoning segmentation: answers questions about images with text and masks')
+  .version(version, '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride();
 

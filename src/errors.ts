@@ -35,7 +35,9 @@ export type UserInputErrorCode =
   | 'download_failed'
   | 'checkpoint_missing'
   | 'checkpoint_invalid'
-  | 'checkpoint_unsafe';
+  | 'checkpoint_unsafe'
+  | 'command_line_too_long'
+  | 'output_invalid';
 
 export function isUserInputError(error: unknown): error is UserInputError {
   return error instanceof UserInputError;

@@ -1,11 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { userInfo } from 'node:os';
-import path from 'node:path';
 import { type Command, Option } from 'commander';
+import { loadConfig } from '../config/index.js';
 import { Engine } from '../engine/engine.js';
 import { decodeImage } from '../engine/image.js';
-import { loadConfig } from '../config/index.js';
-import { cliKey } from '../conversation/index.js';
 import { decodeRle, maskUnion } from '../engine/mask.js';
 import type { ProviderName } from '../engine/pack.js';
 import type { ChatResult } from '../engine/types.js';
@@ -14,14 +11,16 @@ import { createLogger } from '../logger.js';
 import { replaceSegTokens } from '../render/markers.js';
 import { renderMaskPng, renderOverlay } from '../render/overlay.js';
 import { segmentColour } from '../render/palette.js';
-import { createRuntime } from '../runtime.js';
+import { type OverlayFileFormat, checkMaskOut, checkOverlayOut, readQuestion } from './ask-input.js';
+import { askInSession } from './ask-session.js';
 import { writeFileAtomic } from './output.js';
 
-interface AskOptions {
+export interface AskOptions {
   model?: string;
   image?: string;
   session?: string;
   config?: string;
+  questionFile?: string;
   out?: string;
   maskOut?: string;
   json?: boolean;
@@ -29,29 +28,33 @@ interface AskOptions {
   maxPixels: string;
 }
 
-const OVERLAY_FORMATS = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp' } as const;
-
 export function registerAsk(program: Command): void {
   program
     .command('ask')
     .description('answer one question about an image; masks go to an overlay image')
-    .argument('<question...>', 'what to ask about the image')
+    .argument('[question...]', 'what to ask about the image; "-" reads it from stdin')
+    .option('--question-file <file>', 'read the question from this file (for long questions)')
     .option('--model <dir>', 'model pack folder (make the toy one with `lisa-bot models toy`); with --session, model.path of the config by default')
     .option('--image <file>', 'the image (JPEG, PNG, WebP, GIF, TIFF, AVIF); with --session, optional: the conversation keeps its image')
     .option('--session <name>', 'continue (or start) the stored conversation NAME, through the same sessions as the chat surfaces')
-    .option('--config <file>', 'with --session: YAML config laid over config/default.yaml')
+    .option('--config <file>', 'YAML config laid over config/default.yaml (limits; with --session, everything)')
     .option('--out <file>', 'write the overlay here (.png, .jpg or .webp)')
-    .option('--mask-out <file>', 'write the union of all masks as an 8-bit PNG (255 inside)')
+    .option('--mask-out <file>', 'write the union of all masks as an 8-bit PNG (255 inside; .png)')
     .option('--json', 'print text, segments (RLE) and timings as JSON')
     .addOption(new Option('--provider <name>', 'execution provider to try first').choices(['cpu', 'cuda', 'tensorrt']))
     .option('--max-pixels <n>', 'refuse images with more pixels than this', '40000000')
     .action(async (words: string[], options: AskOptions) => {
-      if (options.session !== undefined) await askInSession(words.join(' '), options);
-      else await ask(words.join(' '), options);
+      // Before anything loads onnxruntime: a bad question or output path costs no model run.
+      const config = loadConfig({ file: options.config });
+      const question = await readQuestion(words, options, config.limits.maxQuestionChars);
+      const format = options.out ? await checkOverlayOut(options.out) : undefined;
+      if (options.maskOut) await checkMaskOut(options.maskOut);
+      if (options.session !== undefined) await askInSession(question, options, config, format);
+      else await ask(question, options, format);
     });
 }
 
-async function readImage(file: string): Promise<Buffer> {
+export async function readImage(file: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (error) {
@@ -62,19 +65,11 @@ async function readImage(file: string): Promise<Buffer> {
   }
 }
 
-function overlayFormat(file: string) {
-  const format = OVERLAY_FORMATS[path.extname(file).toLowerCase() as keyof typeof OVERLAY_FORMATS];
-  if (!format) throw new UserInputError(`--out must end in .png, .jpg, .jpeg or .webp: ${file}`, 'image_unsupported');
-  return format;
-}
-
-async function ask(question: string, options: AskOptions): Promise<void> {
-  if (question.trim() === '') throw new UserInputError('The question is empty. Ask something about the image.', 'question_empty');
+async function ask(question: string, options: AskOptions, format: OverlayFileFormat | undefined): Promise<void> {
   const maxPixels = Number(options.maxPixels);
   if (!Number.isInteger(maxPixels) || maxPixels <= 0) throw new UserInputError(`--max-pixels must be a positive whole number`, 'config_invalid');
   if (!options.model) throw new UserInputError('--model is required (or use --session to go through the configured model)', 'model_pack_missing');
   if (!options.image) throw new UserInputError('--image is required (or use --session to continue a conversation that has one)', 'image_missing');
-  const format = options.out ? overlayFormat(options.out) : undefined;
   const image = await readImage(options.image);
   // Decoded once, before the model loads: a bad file fails fast, and the overlay reuses the pixels.
   const decoded = await decodeImage(image, { maxPixels });
@@ -96,7 +91,7 @@ async function ask(question: string, options: AskOptions): Promise<void> {
       const union = maskUnion(result.segments.map((s) => decodeRle(s.rle)), decoded.width, decoded.height);
       await writeFileAtomic(options.maskOut, await renderMaskPng(union));
     }
-    process.stdout.write(options.json ? `${JSON.stringify(jsonResult(result))}\n` : textResult(result, seg));
+    process.stdout.write(options.json ? `${JSON.stringify(jsonResult(result))}\n` : `${textLines(result.text, seg, result.segments).join('\n')}\n`);
   } finally {
     await engine.close();
   }
@@ -111,10 +106,11 @@ function jsonResult(result: ChatResult) {
   };
 }
 
-function textResult(result: ChatResult, seg: string): string {
-  const lines = [replaceSegTokens(result.text, seg, (i) => `[mask ${i + 1}]`)];
-  if (result.segments.length === 0) lines.push('(no mask: the answer points at nothing in the image)');
-  result.segments.forEach((s, i) => {
+/** The answer with its [SEG] tokens as "[mask N]", then a line per mask (both `ask` modes). */
+export function textLines(text: string, seg: string, segments: ChatResult['segments']): string[] {
+  const lines = [replaceSegTokens(text, seg, (i) => `[mask ${i + 1}]`)];
+  if (segments.length === 0) lines.push('(no mask: the answer points at nothing in the image)');
+  segments.forEach((s, i) => {
     const total = s.rle.size[0] * s.rle.size[1];
     lines.push(
       s.area === 0
@@ -122,44 +118,5 @@ function textResult(result: ChatResult, seg: string): string {
         : `[mask ${i + 1}] ${((100 * s.area) / total).toFixed(1)}% of the image, box x=${s.bbox[0]} y=${s.bbox[1]} w=${s.bbox[2]} h=${s.bbox[3]}, score ${s.score.toFixed(2)}`,
     );
   });
-  return `${lines.join('\n')}\n`;
-}
-
-/** `ask --session NAME`: one turn through the assistant, so the conversation is stored like any chat's. */
-async function askInSession(question: string, options: AskOptions): Promise<void> {
-  const config = loadConfig({ file: options.config });
-  if (options.model) config.model.path = options.model;
-  if (options.provider) config.model.providers = [options.provider, 'cpu'];
-  const format = options.out ? overlayFormat(options.out) : undefined;
-  const image = options.image ? await readImage(options.image) : undefined;
-  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
-  const runtime = await createRuntime(config, logger);
-  try {
-    const reply = await runtime.assistant.handle(
-      {
-        surface: 'cli',
-        conversationKey: cliKey(options.session!),
-        user: { id: userInfo().username },
-        text: question,
-        images: image ? [{ kind: 'bytes', data: image }] : [],
-      },
-      { overlay: { format } },
-    );
-    if (options.out && reply.overlay) await writeFileAtomic(options.out, reply.overlay.data);
-    if (options.maskOut) {
-      const masks = reply.segments.map((s) => decodeRle(s.rle));
-      const [height, width] = reply.segments[0]?.rle.size ?? [0, 0];
-      if (masks.length > 0) await writeFileAtomic(options.maskOut, await renderMaskPng(maskUnion(masks, width, height)));
-    }
-    if (options.json) {
-      const segments = reply.segments.map((s) => ({ area: s.area, bbox: s.bbox, score: s.score, rle: s.rle }));
-      process.stdout.write(`${JSON.stringify({ text: reply.rawText, ids: reply.ids, segments, timings: reply.timings, turn: reply.turnIndex + 1 })}\n`);
-    } else {
-      const text = replaceSegTokens(reply.rawText, runtime.engine.manifest.tokens.seg, (i) => `[mask ${i + 1}]`);
-      const lines = [reply.demoNotice, text, `(turn ${reply.turnIndex + 1} of session "${options.session}")`];
-      process.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);
-    }
-  } finally {
-    await runtime.close();
-  }
+  return lines;
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { UserInputError } from '../errors.js';
+import { checkCommandLine } from './command-line.js';
 import { checkGraph, graphContract } from './contract.js';
 import { type GraphName, type PackManifest, loadManifest } from './manifest.js';
 import { LisaTokenizer } from './tokenizer.js';
@@ -34,6 +35,7 @@ export interface LoadedPack {
 const GRAPH_ORDER: GraphName[] = ['visionEncoder', 'embedTokens', 'decoder', 'segProjection', 'samImageEncoder', 'samMaskDecoder'];
 
 export async function openPack(dir: string, options: PackOptions = {}): Promise<LoadedPack> {
+  checkCommandLine();
   const manifest = await loadManifest(dir);
   const tokenizer = await LisaTokenizer.load(dir, manifest);
   const contract = graphContract(manifest);
@@ -107,9 +109,11 @@ async function createSession(
     if (tried.has(provider)) continue;
     tried.add(provider);
     if (gpuLibrariesMissing(provider)) {
-      options.logger?.warn(
+      // What `npm ci` installs (package.json's allowScripts), so the usual state of a CPU host, not
+      // a problem: info, which the server logs at start-up and the CLI leaves out.
+      options.logger?.info(
         { provider, file },
-        `execution provider ${provider} unavailable: its libraries are not installed (on a GPU host run \`ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci\`); trying the next one`,
+        `execution provider ${provider} unavailable: its libraries are not installed (on a GPU host run \`npm run install-cuda\`); trying the next one`,
       );
       lastError = new Error(`${provider} provider libraries are not installed`);
       continue;

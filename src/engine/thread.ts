@@ -49,7 +49,9 @@ function revive(error: SerialisedError): Error {
  */
 /** Starts an engine thread and waits until its pack is loaded (or refused). */
 async function spawn(init: ThreadInit): Promise<{ worker: Worker; ready: Extract<HostMessage, { type: 'ready' }> }> {
-  const worker = new Worker(new URL('./thread-entry.js', import.meta.url), { workerData: init });
+  // A worker's default 4 MiB stack is half the main thread's: onnxruntime's first session
+  // scans the command line on it and overflows at half the length (command-line.ts).
+  const worker = new Worker(new URL('./thread-entry.js', import.meta.url), { workerData: init, resourceLimits: { stackSizeMb: 16 } });
   try {
     const ready = await new Promise<Extract<HostMessage, { type: 'ready' }>>((resolve, reject) => {
       worker.once('message', (message: HostMessage) => {
