@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type TestWeb, shapesPng, startToyWeb } from './helpers/web.js';
+import { BLUE_AREA, Client, type TestWeb, shapesPng, startToyWeb } from './helpers/web.js';
 
 let web: TestWeb;
 let png: Buffer;
@@ -65,6 +65,17 @@ describe('the stored conversation', () => {
     expect((await other.json('/api/conversation')).body.turns).toEqual([]);
     expect((await other.fetch(one.imageUrl)).status).toBe(404);
     expect((await other.fetch(one.reply.overlayUrl)).status).toBe(404);
+  });
+
+  it('queues a follow-up sent before the first answer behind it, instead of "no image yet"', async () => {
+    const client = new Client(web.url);
+    const first = await client.ask('where is the red square?', { data: png });
+    expect(first.status).toBe(202);
+    const followUp = await client.ask('and the blue one?');
+    expect(followUp.status).toBe(202);
+    const [a, b] = [await client.settle(first.body.turnId), await client.settle(followUp.body.turnId)];
+    expect([a.state, b.state]).toEqual(['done', 'done']);
+    expect(b.reply.segments[0].area).toBe(BLUE_AREA);
   });
 
   it('is empty after a new conversation, and its old images are gone', async () => {
