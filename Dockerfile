@@ -19,8 +19,13 @@ FROM ${NODE_IMAGE} AS deps
 ARG ONNXRUNTIME_NODE_INSTALL=skip
 ENV ONNXRUNTIME_NODE_INSTALL=${ONNXRUNTIME_NODE_INSTALL}
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev && npm cache clean --force
+COPY package.json package-lock.json ./
+# npm 11 skips onnxruntime-node's install step (allowScripts); npm 10 runs it, and
+# it reads ONNXRUNTIME_NODE_INSTALL. Either way the CUDA libraries come only when asked for.
+RUN npm ci --omit=dev \
+    && if [ "$ONNXRUNTIME_NODE_INSTALL" != skip ] && [ ! -e node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so ]; then \
+         node node_modules/onnxruntime-node/script/install.js; fi \
+    && npm cache clean --force
 
 # --- runtime ---
 FROM ${RUNTIME_IMAGE}
