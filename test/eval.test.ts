@@ -236,12 +236,16 @@ describe('lisa-bot eval: bad input', () => {
     await mkdir(allBad);
     await writeFile(path.join(allBad, 'x.jpg'), 'not an image');
     await writeFile(path.join(allBad, 'x.json'), annotationJson(FIXTURE[0]!));
+    const chatResults = path.join(dir, 'other-mode.jsonl');
+    await writeFile(chatResults, `${JSON.stringify({ image: 'a-phrase.jpg', text: 't', mode: 'chat', intersection: 1, union: 1, iou: 1, ms: 1 })}\n`);
     const cases: [string[], RegExp][] = [
       [['--data', empty], /^lisa-bot: No samples in .*NAME\.jpg/],
       [['--data', allBad], /^lisa-bot: None of the 1 samples in .* can be used \(the first: x\.jpg: /],
       [['--data', path.join(dir, 'nowhere')], /^lisa-bot: --data folder not found/],
       [['--data', data, '--limit', '0'], /^lisa-bot: --limit must be a positive whole number/],
       [['--data', data, '--mode', 'exam'], /invalid/],
+      [['--data', data, '--out', path.join(dir, 'nowhere', 'r.jsonl')], /^lisa-bot: --out folder not found/],
+      [['--data', data, '--out', chatResults], /^lisa-bot: --out .* holds chat-mode results and this run is --mode paper/],
     ];
     for (const [args, message] of cases) {
       const run = await cli(['eval', '--model', pack, ...args]);

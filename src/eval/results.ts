@@ -3,7 +3,8 @@
  * scored, so a run stopped at any point (Ctrl-C, a crash, a reboot) loses at
  * most the sample in progress, and a rerun with the same file resumes.
  */
-import { appendFile, readFile } from 'node:fs/promises';
+import { access, appendFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { UserInputError } from '../errors.js';
 import { writeFileAtomic } from '../cli/output.js';
 
@@ -41,7 +42,13 @@ export async function readResults(file: string, mode: EvalMode): Promise<Map<str
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return new Map();
+    if (code === 'ENOENT') {
+      // Found out now rather than after the first sample has been scored.
+      await access(path.dirname(path.resolve(file))).catch(() => {
+        throw new UserInputError(`--out folder not found: ${path.dirname(file)}`, 'config_invalid');
+      });
+      return new Map();
+    }
     throw new UserInputError(`--out file cannot be read: ${file} (${code ?? (error as Error).message})`, 'config_invalid');
   }
   const results = new Map<string, ResultLine>();

@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Engine } from '../engine/engine.js';
 import { decodeImage } from '../engine/image.js';
+import { loadManifest } from '../engine/manifest.js';
 import { decodeRle } from '../engine/mask.js';
 import type { ProviderName } from '../engine/pack.js';
 import type { DecodedImage } from '../engine/types.js';
@@ -63,6 +64,8 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     throw new UserInputError(`No samples in ${options.data}: it needs NAME.jpg images, each with NAME.json beside it (ReasonSeg's format).`, 'config_invalid');
   }
   if (options.limit !== undefined) samples = samples.slice(0, options.limit);
+  // Read now, not when the first sample needs the model: a wrong --model fails at once.
+  const manifest = await loadManifest(options.model);
   const previous = options.out ? await readResults(options.out, options.mode) : new Map<string, ResultLine>();
   const todo = samples.filter((s) => !previous.has(s.image));
   const scores: ResultLine[] = samples.flatMap((s) => previous.get(s.image) ?? []);
@@ -116,7 +119,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   return {
     ...summarise(scores),
     mode: options.mode,
-    model: engine?.manifest.name ?? path.basename(options.model),
+    model: manifest.name,
     elapsedMs: performance.now() - started,
     scoredNow,
     samplesPerSecond: scoringMs > 0 ? (1000 * scoredNow) / scoringMs : 0,
