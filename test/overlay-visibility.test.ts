@@ -5,6 +5,8 @@
  * mix of the two. Checked end to end (toy model, photo-like JPEG) and on the
  * renderer alone.
  */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingTurn, Reply } from '../src/assistant/types.js';
@@ -14,6 +16,7 @@ import type { DecodedImage } from '../src/engine/types.js';
 import { chooseSegmentColours } from '../src/render/colour-choice.js';
 import { renderOverlay } from '../src/render/overlay.js';
 import { type ToyAssistant, createToyAssistant } from './helpers/assistant.js';
+import { cli } from './helpers/cli.js';
 import { decodedPixels } from './helpers/toy.js';
 
 const luma = (r: number, g: number, b: number) => (77 * r + 150 * g + 29 * b + 128) >> 8;
@@ -81,6 +84,21 @@ describe('masks on objects of their own colour, end to end', () => {
     const after = meanOver(drawn.data, drawn.channels, decodeRle(segment!.rle).data);
     // Red over blue used to come out purple (cosine ~0.4 to red).
     expect(cosine(chroma(after), chroma(segment!.colour.rgb))).toBeGreaterThan(0.9);
+  });
+
+  it('does the same in the CLI overlay', async () => {
+    const image = path.join(toy.dir, 'photo.jpg');
+    const out = path.join(toy.dir, 'cli-overlay.png');
+    await writeFile(image, photo);
+    const run = await cli(['ask', '--model', path.join(toy.dir, 'toy'), '--image', image, '--out', out, '--json', 'segment the red thing']);
+    expect(run.code, run.stderr).toBe(0);
+    const mask = decodeRle(JSON.parse(run.stdout).segments[0].rle).data;
+    const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+    const before = meanOver((await decodedPixels(photo)).data, 3, mask);
+    const after = meanOver(data, info.channels, mask);
+    expect(distance(chroma(after), chroma(before))).toBeGreaterThan(60);
+    // Not a paler red: a hue of its own (red over the red thing kept its direction, cosine ~1).
+    expect(cosine(chroma(after), chroma(before))).toBeLessThan(0.5);
   });
 });
 

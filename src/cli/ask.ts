@@ -10,7 +10,7 @@ import { UserInputError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { replaceSegTokens } from '../render/markers.js';
 import { renderMaskPng, renderOverlay } from '../render/overlay.js';
-import { segmentColour } from '../render/palette.js';
+import { chooseSegmentColours } from '../render/colour-choice.js';
 import { type OverlayFileFormat, checkMaskOut, checkOverlayOut, readQuestion } from './ask-input.js';
 import { askInSession } from './ask-session.js';
 import { writeFileAtomic } from './output.js';
@@ -83,7 +83,8 @@ async function ask(question: string, options: AskOptions, format: OverlayFileFor
     const result = await engine.chat({ image, decoded, turns: [{ user: question }] });
     const seg = engine.manifest.tokens.seg;
     if (options.out) {
-      const masks = result.segments.map((s, i) => ({ mask: decodeRle(s.rle), rgb: segmentColour(i).rgb }));
+      const colours = chooseSegmentColours(decoded, result.segments);
+      const masks = result.segments.map((s, i) => ({ mask: decodeRle(s.rle), rgb: colours[i]!.rgb }));
       const overlay = await renderOverlay(decoded, masks, { format });
       await writeFileAtomic(options.out, overlay.data);
     }
