@@ -24,12 +24,21 @@ export class Progress {
     private readonly stream: ProgressStream,
   ) {}
 
+  /** Shows 0/total at once: the first sample of a real pack can take minutes. */
+  start(): void {
+    this.show(performance.now(), undefined);
+  }
+
   /** One sample finished (scored or skipped). */
   tick(label: { gIoU: number; cIoU: number } | undefined): void {
     this.done++;
     const now = performance.now();
     const last = this.done === this.total;
     if (!this.stream.isTTY && !last && this.done > 1 && now - this.lastLog < LOG_EVERY_MS) return;
+    this.show(now, label);
+  }
+
+  private show(now: number, label: { gIoU: number; cIoU: number } | undefined): void {
     this.lastLog = now;
     const line = this.line(now, label);
     if (this.stream.isTTY) {

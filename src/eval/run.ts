@@ -72,6 +72,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const progress = new Progress(todo.length, options.stderr);
   if (scores.length > 0) progress.note(`Resuming: ${scores.length} of ${samples.length} samples already scored in ${options.out}.`);
   if (options.overlays) await mkdir(options.overlays, { recursive: true });
+  if (todo.length > 0) progress.start();
 
   let engine: Engine | undefined;
   let skipped = 0;
