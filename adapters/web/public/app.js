@@ -66,7 +66,6 @@ async function refreshConversation({ showStored = false } = {}) {
     state.currentImageUrl = info.currentImageUrl || null;
     state.instance = info.instance || null;
     if (info.limits) state.limits = info.limits;
-    els.question.maxLength = state.limits.maxQuestionChars;
     // After a reload the log is empty but the conversation is not: show it as it was.
     if (showStored && els.log.children.length === 0) {
       for (const past of info.turns || []) {
@@ -135,6 +134,12 @@ async function send() {
   if (!question) {
     showComposerError('Type a question first.');
     els.question.focus();
+    return;
+  }
+  // In characters, as the server counts (a maxlength attribute would count UTF-16 units: an emoji as two).
+  const chars = [...question].length;
+  if (chars > state.limits.maxQuestionChars) {
+    showComposerError(`The question is too long: the limit is ${state.limits.maxQuestionChars.toLocaleString('en-US')} characters (this one has ${chars.toLocaleString('en-US')}). Please shorten it.`);
     return;
   }
   if (!state.file && !state.hasImage) {
