@@ -14,9 +14,10 @@ if (existsSync('.env')) process.loadEnvFile('.env');
 // Set before anything uses the pool (it is sized on first use).
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(8, 2 * os.availableParallelism()));
 
-// Logs go to stderr: pretty on a terminal, JSON lines elsewhere (src/logger.ts). Decided
-// here, where stderr is the real one, for worker threads too (they inherit the environment).
-process.env.LOG_FORMAT ??= process.stderr.isTTY ? 'pretty' : 'json';
+// Logs go to stderr: pretty on a terminal, JSON lines elsewhere (src/logger.ts). Told to
+// this process's worker threads, whose stderr is a pipe, by pid: a child process (the
+// bench's `serve`, which reads its JSON logs) has another pid, so it decides for itself.
+if (process.stderr.isTTY) process.env.LOG_PRETTY_PID = String(process.pid);
 
 const { register } = await import('tsx/esm/api');
 register();

@@ -37,6 +37,7 @@ export function createLogger(options: { level?: string; name?: string; destinati
 function readable(target: NodeJS.WritableStream): boolean {
   const format = process.env.LOG_FORMAT;
   if (format === 'json' || format === 'pretty') return format === 'pretty';
+  if (target === process.stderr && process.env.LOG_PRETTY_PID === String(process.pid)) return true;
   return (target as NodeJS.WriteStream).isTTY === true;
 }
 

@@ -4,6 +4,7 @@
  * skipped tests).
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { Engine } from '../src/engine/engine.js';
 import { isUserInputError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { type ToyAssistant, createToyAssistant } from './helpers/assistant.js';
+import { BIN } from './helpers/cli.js';
 import { Client, startTestWeb } from './helpers/web.js';
 
 const run = promisify(execFile);
@@ -139,6 +141,31 @@ describe('tooling (item 10)', () => {
       expect(JSON.parse(written(false))).toMatchObject({ msg: 'model pack loaded', provider: 'cpu', token: '[redacted]' });
     } finally {
       if (saved !== undefined) process.env.LOG_FORMAT = saved;
+    }
+  });
+
+  it('lisa-bot on a terminal logs readable lines, engine thread included; piped, or as a child of one, JSON', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'lisa-logs-'));
+    try {
+      await run(process.execPath, [BIN, 'models', 'toy', '--out', path.join(dir, 'toy')]);
+      const image = path.join(dir, 'red.png');
+      await sharp({ create: { width: 32, height: 32, channels: 3, background: '#ff0000' } }).png().toFile(image);
+      const args = ['ask', '--session', 'logs', '--model', path.join(dir, 'toy'), '--image', image, 'red'];
+      const env = { ...process.env, LOG_LEVEL: 'info', LISABOT_STORE_URL: `sqlite://${path.join(dir, 's.sqlite')}`, LOG_FORMAT: '' };
+      delete env.LOG_FORMAT;
+      // The parent's pid: what a child of a lisa-bot on a terminal inherits.
+      const piped = await run(process.execPath, [BIN, ...args], { env: { ...env, LOG_PRETTY_PID: String(process.pid) } }).catch((e: { stderr: string }) => e);
+      const lines = piped.stderr.trim().split('\n');
+      expect(lines.length).toBeGreaterThan(1);
+      for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+      if (!existsSync('/usr/bin/script')) return;
+      // util-linux's script(1) gives the command a terminal.
+      const command = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ');
+      const tty = await run('/usr/bin/script', ['-qec', command, '/dev/null'], { env }).catch((e: { stdout: string }) => e);
+      expect(tty.stdout).toMatch(/INFO.*model pack loaded/);
+      expect(tty.stdout).not.toMatch(/"level":/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
