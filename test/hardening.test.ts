@@ -151,7 +151,7 @@ describe('tooling (item 10)', () => {
       const image = path.join(dir, 'red.png');
       await sharp({ create: { width: 32, height: 32, channels: 3, background: '#ff0000' } }).png().toFile(image);
       const args = ['ask', '--session', 'logs', '--model', path.join(dir, 'toy'), '--image', image, 'red'];
-      const env = { ...process.env, LOG_LEVEL: 'info', LISABOT_STORE_URL: `sqlite://${path.join(dir, 's.sqlite')}`, LOG_FORMAT: '' };
+      const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info', LISABOT_STORE_URL: `sqlite://${path.join(dir, 's.sqlite')}` };
       delete env.LOG_FORMAT;
       // The parent's pid: what a child of a lisa-bot on a terminal inherits.
       const piped = await run(process.execPath, [BIN, ...args], { env: { ...env, LOG_PRETTY_PID: String(process.pid) } }).catch((e: { stderr: string }) => e);
