@@ -6,7 +6,7 @@
 import type { Reporter, TestModule } from 'vitest/node';
 
 /** What the availability helpers print: "<what> is not installed …; skipping the <which> tests". */
-const SKIP_REASON = /; skipping the .* tests/;
+const SKIP_REASON = /; skipping the .* tests?$/;
 
 export default class SkipReporter implements Reporter {
   private readonly reasons = new Map<string, Set<string>>();
@@ -22,9 +22,14 @@ export default class SkipReporter implements Reporter {
     const lines: string[] = [];
     let total = 0;
     for (const module of modules) {
-      const skipped = [...module.children.allTests()].filter((test) => test.result().state === 'skipped').length;
-      const reasons = this.reasons.get(module.id) ?? new Set<string>();
-      this.reasons.delete(module.id);
+      const tests = [...module.children.allTests()];
+      const skipped = tests.filter((test) => test.result().state === 'skipped').length;
+      // Printed while the file was collected (the module's id) or by a test that then skipped itself (its id).
+      const reasons = new Set<string>();
+      for (const id of [module.id, ...tests.map((test) => test.id)]) {
+        for (const reason of this.reasons.get(id) ?? []) reasons.add(reason);
+        this.reasons.delete(id);
+      }
       // Only what the machine lacks: a -t filter or an it.skip is the reader's own doing.
       if (reasons.size === 0) continue;
       total += skipped;
