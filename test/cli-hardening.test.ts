@@ -4,6 +4,8 @@
  * line and exit 2, before the model runs; nothing crashes.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +13,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cli } from './helpers/cli.js';
 
+const require = createRequire(import.meta.url);
 let dir: string;
 let pack: string;
 let red: string;
@@ -133,6 +136,16 @@ describe('output paths and the rest of the CLI (issue 17, item 8)', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^\[mask 1\] 100\.0% of the image, box x=0 y=0 w=64 h=48, score \d\.\d\d$/m);
+  });
+
+  it('an explicit --provider that cannot load is said in one line, in both modes', async () => {
+    const cuda = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so');
+    if (existsSync(cuda)) return; // a GPU host: cuda may well load
+    for (const session of [[], ['--session', 'provider']]) {
+      const result = await cli(['ask', ...session, '--provider', 'cuda', '--model', pack, '--image', red, 'segment the red thing'], env);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe('lisa-bot: --provider cuda is not available here; ran on cpu\n');
+    }
   });
 
   it('the one-shot CLI does not suggest a conversation it does not have', async () => {

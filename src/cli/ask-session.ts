@@ -6,7 +6,7 @@ import { createLogger } from '../logger.js';
 import { renderMaskPng } from '../render/overlay.js';
 import { createRuntime } from '../runtime.js';
 import type { OverlayFileFormat } from './ask-input.js';
-import { type AskOptions, readImage, textLines } from './ask.js';
+import { type AskOptions, noteProvider, readImage, textLines } from './ask.js';
 import { writeFileAtomic } from './output.js';
 
 /** `ask --session NAME`: one turn through the assistant, so the conversation is stored like any chat's. */
@@ -16,6 +16,7 @@ export async function askInSession(question: string, options: AskOptions, config
   const image = options.image ? await readImage(options.image) : undefined;
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
   const runtime = await createRuntime(config, logger);
+  noteProvider(options.provider, runtime.engine.provider);
   try {
     const reply = await runtime.assistant.handle(
       {

@@ -79,6 +79,7 @@ async function ask(question: string, options: AskOptions, format: OverlayFileFor
     maxImagePixels: maxPixels,
     logger,
   });
+  noteProvider(options.provider, engine.provider);
   try {
     const result = await engine.chat({ image, decoded, turns: [{ user: question }] });
     const seg = engine.manifest.tokens.seg;
@@ -105,6 +106,14 @@ function jsonResult(result: ChatResult) {
     segments: result.segments.map((s) => ({ area: s.area, bbox: s.bbox, score: s.score, rle: s.rle })),
     timings: result.timings,
   };
+}
+
+/**
+ * A provider asked for by name and not used is said, in one line: the fallback is
+ * logged only at info (a CPU host's usual state), which the CLI does not show.
+ */
+export function noteProvider(requested: ProviderName | undefined, used: ProviderName): void {
+  if (requested && requested !== used) process.stderr.write(`lisa-bot: --provider ${requested} is not available here; ran on ${used}\n`);
 }
 
 /** The answer with its [SEG] tokens as "[mask N]", then a line per mask (both `ask` modes). */
