@@ -147,8 +147,11 @@ export class Assistant implements AssistantPort {
         },
       },
     );
-    options.signal?.addEventListener('abort', () => job.cancel(), { once: true });
-    const result = await job.result;
+    // Removed once the job settles: a listener left on a long-lived signal keeps the
+    // job, and through it the turn's decoded pixels, alive for as long as the signal.
+    const cancel = () => job.cancel();
+    options.signal?.addEventListener('abort', cancel, { once: true });
+    const result = await job.result.finally(() => options.signal?.removeEventListener('abort', cancel));
 
     // The colours depend on the pixels under each mask, so the image is decoded first (usually it already is: see prefetch above).
     const pixels = result.segments.length > 0 ? await this.options.decodedImages.acquire(image.hash, image.bytes) : undefined;

@@ -20,7 +20,7 @@ export interface IdleServeResult {
   idleSeconds: number;
 }
 
-async function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | undefined> {
+export async function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
@@ -31,7 +31,7 @@ async function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number
 }
 
 /** Resolves with the web chat's URL from the JSON log line that announces it. */
-function readyUrl(child: ChildProcess, timeoutMs: number): Promise<string> {
+export function readyUrl(child: ChildProcess, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let buffered = '';
     let log = '';
@@ -61,10 +61,10 @@ function readyUrl(child: ChildProcess, timeoutMs: number): Promise<string> {
 }
 
 /** One turn through the web API, as the page does it: upload, then poll until it is answered. */
-async function oneTurn(url: string, image: Uint8Array): Promise<void> {
+export async function oneTurn(url: string, image: Uint8Array, file = { name: 'photo.jpg', type: 'image/jpeg' }): Promise<void> {
   const form = new FormData();
   form.set('question', 'Please segment the red object in this picture.');
-  form.set('image', new Blob([image], { type: 'image/jpeg' }), 'photo.jpg');
+  form.set('image', new Blob([image], { type: file.type }), file.name);
   const posted = await fetch(new URL('/api/turns', url), { method: 'POST', body: form });
   if (posted.status !== 202) throw new Error(`POST /api/turns answered ${posted.status}: ${await posted.text()}`);
   const { turnId } = (await posted.json()) as { turnId: string };

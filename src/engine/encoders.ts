@@ -12,6 +12,7 @@ import { samResizeShape } from './preprocess.js';
 import { floatData, floatTensor } from './tensors.js';
 import type { ChatRequest, StageTimings } from './types.js';
 import type { PixelPool } from '../workers/pool.js';
+import { collectSoonAfter } from '../workers/memory.js';
 import { scratchArrayBuffer, scratchSharedBuffer } from '../workers/scratch.js';
 
 export class ImageEncoders {
@@ -55,7 +56,12 @@ export class ImageEncoders {
     const samPixels = pool.sam(decoded, manifest.sam, new Float32Array(samInput, 0, samFloats));
     this.pixelReads = Promise.allSettled([clipPixels, samPixels]);
     // Our own decode's memory is given back once both preprocessings are done with it, whatever the outcome.
-    if (!request.decoded) void this.pixelReads.then(() => this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer));
+    if (!request.decoded) {
+      void this.pixelReads.then(() => {
+        this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer);
+        collectSoonAfter(decoded.data.buffer.byteLength); // a large one is not kept: see memory.ts
+      });
+    }
     const sam = samPixels
       .then(async (pixels) => {
         timings.samPreprocess = performance.now() - preprocessStart;

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { UserInputError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { Engine, type EngineOptions } from './engine.js';
+import { collectSoonAfter } from '../workers/memory.js';
 import type { ChatRequest } from './types.js';
 
 export interface ThreadInit {
@@ -62,7 +63,11 @@ try {
         (error: unknown) =>
           port.postMessage({ type: 'error', id: message.id, error: serialise(error), stats: engine.stats(), cachedImages: engine.cachedImages() }),
       )
-      .finally(() => running.delete(message.id));
+      .finally(() => {
+        running.delete(message.id);
+        // The turn's pixels are shared with other threads: see memory.ts.
+        collectSoonAfter(message.request.decoded?.data.buffer.byteLength ?? 0);
+      });
   });
 } catch (error) {
   port.postMessage({ type: 'failed', error: serialise(error) });

@@ -147,11 +147,14 @@ export class EngineThread implements ChatEngine {
     // The file too (read over there only to decode it when needed): the chat settles
     // only once the thread has answered, so its memory is not reused before.
     return withSharedBytes(this.files, image, (file) => {
+      // The listener goes when the chat settles: its closure sees `shared`, so one left
+      // on a signal that outlives the chat kept the turn's pixels alive with it.
+      const abort = () => worker.postMessage({ type: 'abort', id } satisfies HostRequest);
       return new Promise<ChatResult>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
         worker.postMessage({ type: 'chat', id, request: { ...rest, image: file, decoded: shared } } satisfies HostRequest);
-        signal?.addEventListener('abort', () => worker.postMessage({ type: 'abort', id } satisfies HostRequest), { once: true });
-      });
+        signal?.addEventListener('abort', abort, { once: true });
+      }).finally(() => signal?.removeEventListener('abort', abort));
     });
   }
 

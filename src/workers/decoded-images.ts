@@ -11,6 +11,7 @@
 import type { PackManifest } from '../engine/manifest.js';
 import type { DecodedImage } from '../engine/types.js';
 import type { PixelPool } from './pool.js';
+import { LARGE_BUFFER_BYTES, collectSoonAfter } from './memory.js';
 import { scratchSharedBuffer } from './scratch.js';
 
 export interface DecodedImageLease {
@@ -34,6 +35,12 @@ export interface DecodedImagesOptions {
  * took a 1080p decode from 14 to 35-75 ms.
  */
 const KEEP_MS = 10 * 60_000; // then even that one goes: an idle server holds no pixels
+/**
+ * A large image (see memory.ts) is kept only long enough for its own turn's
+ * overlay and a quick follow-up: held for minutes, a run of them would keep
+ * hundreds of MB resident between turns for a small chance of a reuse.
+ */
+const LARGE_KEEP_MS = 30_000;
 
 interface Entry {
   hash: string;
@@ -79,6 +86,7 @@ export class DecodedImages {
         released = true;
         entry.users--;
         this.trim();
+        this.touch();
       },
     };
   }
@@ -107,6 +115,7 @@ export class DecodedImages {
       (image) => {
         entry.image = image;
         this.trim();
+        this.touch();
       },
       () => {
         // Not kept: the next acquire tries again (and reports the error itself).
@@ -130,11 +139,22 @@ export class DecodedImages {
     this.entries.delete(entry.hash);
     // Decoded pixels are views of a SharedArrayBuffer (pool.decode): offered for the next decode.
     if (entry.image && entry.users === 0) this.spare.give(entry.image.data.buffer as SharedArrayBuffer);
+    // Once this thread's handle is collected too (the other threads collect their own).
+    if (entry.image) collectSoonAfter(entry.image.data.buffer.byteLength);
+  }
+
+  /** The decoded bytes held here (kept images and those in use). */
+  get bytes(): number {
+    let total = 0;
+    for (const entry of this.entries.values()) total += entry.image?.data.buffer.byteLength ?? 0;
+    return total;
   }
 
   private touch(): void {
     clearTimeout(this.dropTimer);
-    this.dropTimer = setTimeout(() => this.clear(), KEEP_MS);
+    const newest = [...this.entries.values()].at(-1);
+    const large = (newest?.image?.data.buffer.byteLength ?? 0) >= LARGE_BUFFER_BYTES;
+    this.dropTimer = setTimeout(() => this.clear(), large ? LARGE_KEEP_MS : KEEP_MS);
     this.dropTimer.unref();
   }
 }

@@ -113,6 +113,10 @@ export function acquirePixelPool(maxThreads = Math.max(2, Math.min(4, os.availab
       // for on the next question; chat turns come minutes apart, so threads stay
       // for 10 idle minutes, then exit so that an idle server holds no pixel memory.
       idleTimeout: 10 * 60_000,
+      // With atomics, an idle worker blocks in Atomics.wait inside its last task's
+      // handler frame: that task's pixels and result stay referenced, and no timer,
+      // collection or scratch release of the worker can run, until the next task.
+      atomics: 'disabled',
     });
     shared = { pool: new PixelPool(piscina), piscina, users: 0 };
   }

@@ -4,8 +4,6 @@
  * otherwise block the event loop that serves the chat surfaces for tens of ms
  * per turn. Each task takes and returns plain, cloneable data.
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { Piscina } from 'piscina';
 import { UserInputError } from '../errors.js';
 import { decodeImage } from '../engine/image.js';
@@ -14,6 +12,7 @@ import { decodeRle } from '../engine/mask.js';
 import { clipPixelRows, samPixelRows } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
 import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
+import { collectSoonAfter, gc } from './memory.js';
 import { scratchArrayBuffer } from './scratch.js';
 
 /**
@@ -66,7 +65,8 @@ export function decode(input: {
     // every decode writes fresh memory, ~1500 page faults (~23 ms of a 35 ms
     // decode on the CI VM). A young-generation collection (~0.5 ms) frees it now,
     // and the allocator hands the same memory to the next decode.
-    collectYoungGarbage();
+    gc({ type: 'minor' });
+    collectSoonAfter(shared.data.byteLength);
     return shared;
   });
 }
@@ -96,21 +96,16 @@ async function decodeToShared(bytes: Uint8Array, maxPixels: number, into: Shared
   return decoded;
 }
 
-/** V8's gc() (exposed here without --expose-gc on the command line, which worker threads refuse). */
-const collectYoungGarbage: () => void = (() => {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as (options: { type: 'minor' }) => void;
-  return () => gc({ type: 'minor' });
-})();
-
 /** Rows [from, to) of CLIP's pixel values, written into `out` (shared memory). */
 export function clipRows(input: { image: DecodedImage; clip: PackManifest['clip']; out: Float32Array; from: number; to: number }): void {
   clipPixelRows(input.image, input.clip, input.out, input.from, input.to);
+  collectSoonAfter(input.image.data.byteLength);
 }
 
 /** Rows [from, to) of SAM's pixel values, written into `out` (shared memory). */
 export function samRows(input: { image: DecodedImage; sam: PackManifest['sam']; out: Float32Array; from: number; to: number }): void {
   samPixelRows(input.image, input.sam, input.out, input.from, input.to);
+  collectSoonAfter(input.image.data.byteLength);
 }
 
 /** Draws on `image` (shared memory, read only: see DecodedImages) and encodes the result. */
@@ -132,6 +127,7 @@ export async function overlay(input: {
     return moving(rendered, [rendered.data.buffer]);
   } finally {
     overlayMasks.give(maskMemory);
+    collectSoonAfter(image.data.byteLength);
   }
 }
 

@@ -1,0 +1,60 @@
+/**
+ * Giving large pixel memory back to the system.
+ *
+ * A decoded image lives in a SharedArrayBuffer that several threads see (the
+ * decoder, the engine thread, the pixel workers, the main thread). Its memory
+ * is freed only once every one of those threads has collected its handle, and
+ * a thread that allocates little (an idle worker, the engine thread between
+ * turns) may not collect for hours: each large image stayed resident long
+ * after its turn, and a run of large images added up to gigabytes. So a
+ * thread that has touched a large buffer collects soon after, once, off the
+ * hot path. Small images never trigger it: their buffers are reused
+ * (scratch.ts), and a collection costs more than it returns.
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import sharp from 'sharp';
+
+/**
+ * libvips' operation cache is process-wide, and each thread that loads sharp
+ * resets it to sharp's defaults (up to 100 operations): off in every thread
+ * that imports this module. Every turn's image is a new input, so it never
+ * hits, and what it holds stays resident between turns.
+ */
+sharp.cache(false);
+
+/** Buffers of this size or more are worth a collection of their own. */
+export const LARGE_BUFFER_BYTES = 32 * 2 ** 20;
+
+type Gc = (options?: { type: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
+
+/** V8's gc() (exposed here without --expose-gc on the command line, which worker threads refuse). */
+export const gc: Gc = (() => {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as Gc;
+})();
+
+let pending: NodeJS.Immediate | undefined;
+let collections = 0;
+
+/**
+ * Collects this thread's garbage soon (once, however often it is asked before
+ * then) when `bytes` is large: after the current task has handed its result
+ * back, so the caller never waits for it.
+ */
+export function collectSoonAfter(bytes: number): void {
+  if (bytes < LARGE_BUFFER_BYTES || pending) return;
+  pending = setImmediate(() => {
+    pending = undefined;
+    collections++;
+    // No options: in Node 20, gc({ type: 'major' }) left the shared buffers allocated.
+    gc();
+  });
+  // A collection is not a reason to keep a thread (or a CLI run) alive.
+  pending.unref();
+}
+
+/** How many collections collectSoonAfter() has run in this thread (for tests). */
+export function largeBufferCollections(): number {
+  return collections;
+}
