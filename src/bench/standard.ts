@@ -5,7 +5,9 @@
  * 2. bench pack, 1920x1080, conversations of 3 turns: first turn vs follow-ups;
  * 3. bench pack, 8 conversations at once and 50 web posts while they run:
  *    queue wait, event-loop delay, web accept latency;
- * 4. idle `lisa-bot serve` with the toy pack: resident memory.
+ * 4. idle `lisa-bot serve` with the toy pack: resident memory;
+ * 5. the same server through 30 turns on a 6000x6000 PNG, then idle: peak and
+ *    settled resident memory (soak.ts).
  *
  * Each scenario runs in a process of its own (`lisa-bot bench --json`), so
  * peak RSS, caches and warm-up belong to that scenario alone. The packs and
@@ -20,6 +22,7 @@ import { writeBenchPack } from '../../models/generator/bench.js';
 import { writeToyPack } from '../../models/generator/toy.js';
 import { measureIdleServe } from './idle-serve.js';
 import type { BenchResult } from './run.js';
+import { flatPng, measureSoak } from './soak.js';
 import { photoJpeg } from './standard-images.js';
 import { stableJson } from './stats.js';
 
@@ -77,6 +80,9 @@ async function main(): Promise<void> {
   }
   log('idle lisa-bot serve with the toy pack');
   const idleServe = await measureIdleServe({ root, pack: packs.toy, image: await readFile(images.large), idleSeconds: 5 });
+  log('soak: lisa-bot serve with the toy pack, 30 turns on a 6000x6000 PNG, then 40 s idle');
+  // 40 s: a large decoded image is kept 30 s for a follow-up (decoded-images.ts).
+  const soak = await measureSoak({ root, pack: packs.toy, image: await flatPng(6000, 6000), imageType: 'png', turns: 30, idleSeconds: 40 });
 
   const toy = results.toyHost!.images[path.basename(images.large)]!;
   const turns = results.benchTurns!.images[path.basename(images.large)]!;
@@ -94,13 +100,14 @@ async function main(): Promise<void> {
       longestGraphRun: load.first.longestGraphRun,
     },
     idleServeRssMb: { measured: idleServe.readyIdleRssMb ?? null, afterOneTurn: idleServe.afterTurnIdleRssMb ?? null, target: 250 },
+    soak6000PngRssMb: { ready: soak.readyRssMb ?? null, peak: soak.peakRssMb ?? null, settled: soak.settledRssMb ?? null, turns: soak.turns },
     cachesWithinLimits: withinLimits,
   };
   const report = {
     machine: results.toyHost!.machine,
     reproduce: 'npm run bench (writes bench/results.json); one scenario: node src/bin.js bench --model models/bench/bench --image models/bench/photo-1920x1080.jpg --turns 3',
     headline,
-    scenarios: { ...results, idleServe },
+    scenarios: { ...results, idleServe, soak },
     elapsedSeconds: (performance.now() - started) / 1000,
   };
   await mkdir(path.dirname(out), { recursive: true });
