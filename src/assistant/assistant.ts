@@ -265,7 +265,7 @@ export class Assistant implements AssistantPort {
       }
       // Stored before the job is queued (a worker elsewhere reads it by hash). Writing
       // it during the inference instead was tried: under a burst of 50 uploads the
-      // deferred writes bunched up and the web API's p99 accept time went 90 -> 220-285 ms.
+      // deferred writes bunched up and the web API's p99 accept time more than doubled.
       await stores.images.put(bytes, hash);
       return { hash, bytes };
     }

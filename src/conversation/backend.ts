@@ -84,7 +84,7 @@ async function openSqlite(url: string, field: string): Promise<KvBackend> {
   };
   try {
     // Write-ahead log, synced at checkpoints rather than on every commit: a turn's
-    // image write (~1 MB) took 15-50 ms with the default rollback journal, and
+    // image write (~1 MB) was slow with the default rollback journal, and
     // WAL lets a reader (`lisa-bot ask`) proceed while `serve` writes. A power
     // cut may lose the last turns; an application crash loses nothing.
     if (absolute !== ':memory:') {

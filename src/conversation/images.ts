@@ -28,9 +28,8 @@ export function sha256Hex(bytes: Uint8Array): string {
 }
 
 /**
- * Files up to this size are hashed on the spot: ~0.6 ms per MB on the CI VM,
- * less than webcrypto's own cost per call in a turn (1.5 ms median of main
- * thread time, for a 600 KB photo), and a turn's decode starts only once its
+ * Files up to this size are hashed on the spot: cheaper than webcrypto's own
+ * cost per call in a turn, and a turn's decode starts only once its
  * image has a hash.
  */
 const HASH_ON_THE_SPOT_BYTES = 4 * 2 ** 20;

@@ -59,7 +59,7 @@ export class ImageEmbeddingCache {
  * Token embedding rows by token id. The embed_tokens graph is a lookup, so a
  * row never changes; answers reuse a small vocabulary ("Sure", "it", "[SEG]",
  * punctuation), and a decoding step whose token is known here skips a graph
- * run (~0.5 ms each on the CI VM, a dozen per answer).
+ * run (a dozen per answer).
  */
 export class TokenEmbeddingCache {
   private readonly lru: LRUCache<number, FloatData>;

@@ -277,7 +277,7 @@ export class Engine implements ChatEngine {
     const scores = decoded.iou_predictions!.data as Float32Array;
     const { original, resized } = image.features;
     // Here, not on a pixel worker: the engine has a thread of its own (thread-host.ts), idle
-    // by now, and a worker's two hops cost a 1080p turn more (~2 ms) than the work itself.
+    // by now, and a worker's two hops cost a 1080p turn more than the work itself.
     const masks = maskSummariesFromLowRes(lowRes, n, LOW_RES, manifest.sam.size, resized, original);
     const segments = masks.map(({ rle, area, bbox }, i) => ({ rle, area, bbox, score: scores[i] ?? 0 }));
     timings.postprocess = performance.now() - started;

@@ -124,7 +124,7 @@ async function createSession(
       const session = await ort.InferenceSession.create(file, {
         executionProviders,
         // ONNX Runtime's own default picked one thread on the 2-vCPU VM we
-        // measure on: a bench-pack decoder step took 4.5 ms there, 3.3 with two.
+        // measure on; two threads made a bench-pack decoder step clearly faster.
         intraOpNumThreads: options.cpuThreads || availableParallelism(),
         graphOptimizationLevel: 'all',
         // ONNX Runtime's threads spin while idle by default; with several graphs

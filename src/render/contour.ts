@@ -6,7 +6,7 @@
  *
  * The erosion is separable (a horizontal then a vertical AND over 2t+1
  * pixels), and mask bytes are 0 or 1, so it runs on 32-bit words: four pixels
- * per AND. On a 720x554 box that is ~1.5 ms, against ~6 ms for per-pixel run
+ * per AND. That is several times faster than per-pixel run
  * counting.
  */
 import type { BinaryMask, BoundingBox } from '../engine/types.js';

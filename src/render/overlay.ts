@@ -183,7 +183,7 @@ function paintLine(out: Uint8Array, beneath: Uint8Array, width: number, line: Ui
 async function encode(pixels: Buffer, width: number, height: number, format: OverlayFormat, quality: number): Promise<Buffer> {
   const img = sharp(pixels, { raw: { width, height, channels: 3 } });
   // Speed first: these are sent once to a chat and viewed once. For PNG, adaptive filtering
-  // cut a photo-like 1920x1080 from 5.6 to 3.1 MB for ~25% more time (100 -> 130 ms), which
+  // cut a photo-like 1920x1080 from 5.6 to 3.1 MB for ~25% more time, which
   // the smaller upload repays; higher zlib levels gained nothing over 3.
   if (format === 'jpeg') return encodeJpeg(pixels, width, height, quality);
   if (format === 'webp') return ownedCopy(await img.webp({ quality, effort: 0 }).toBuffer());

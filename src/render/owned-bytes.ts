@@ -2,7 +2,7 @@
  * Buffers that own their whole ArrayBuffer, so that a worker can hand them to
  * another thread by transfer. sharp's output cannot be transferred (external
  * or pooled memory: Node silently clones it); copying a 1080p overlay into
- * fresh memory to hand it over cost ~2 ms of page faults on the CI VM, so the
+ * fresh memory to hand it over cost page faults, so the
  * JPEG strip join writes into its result directly.
  */
 export function ownedConcat(pieces: readonly Uint8Array[]): Buffer {
