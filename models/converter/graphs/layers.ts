@@ -64,8 +64,36 @@ export class GraphOps {
 
   /** `x @ W^T (+ b)` for the Linear `prefix` (`prefix.weight` [out, in], `prefix.bias` [out]). */
   async linear(x: string, source: WeightSource, prefix: string, inDim: number, outDim: number, bias: boolean): Promise<string> {
-    const y = this.g.op('MatMul', [x, await this.matrix(source, `${prefix}.weight`, outDim, inDim)]);
+    const weight = await readWeight(source, `${prefix}.weight`, [outDim, inDim]);
+    const y = this.weightMatMul(x, hint(`${prefix}.weight`), weight.data, outDim, inDim);
+    this.ctx.onTensor?.(`${prefix}.weight`, sourceBytes(source, `${prefix}.weight`));
     return bias ? this.g.op('Add', [y, await this.tensor(source, `${prefix}.bias`, [outDim])]) : y;
+  }
+
+  /**
+   * Several bias-free Linears over the same input as one MatMul, their outputs
+   * concatenated along the last axis in `parts` order (packed QKV, gate+up).
+   */
+  async linearPacked(x: string, source: WeightSource, parts: readonly { prefix: string; outDim: number }[], inDim: number): Promise<string> {
+    const outDim = parts.reduce((sum, p) => sum + p.outDim, 0);
+    const packed = new Float32Array(outDim * inDim);
+    let row = 0;
+    for (const part of parts) {
+      const name = `${part.prefix}.weight`;
+      const weight = await readWeight(source, name, [part.outDim, inDim]);
+      packed.set(weight.data, row * inDim);
+      row += part.outDim;
+      this.ctx.onTensor?.(name, sourceBytes(source, name));
+    }
+    return this.weightMatMul(x, hint(`${parts[0]!.prefix}_packed.weight`), packed, outDim, inDim);
+  }
+
+  /**
+   * `x @ W^T` for a torch-layout weight `data` [outDim, inDim] (float32): the
+   * one place a Linear's weight becomes an initializer and its product a node.
+   */
+  private weightMatMul(x: string, name: string, data: Float32Array, outDim: number, inDim: number): string {
+    return this.g.op('MatMul', [x, this.g.weight(name, this.dt, [inDim, outDim], transpose2d(data, outDim, inDim))]);
   }
 
   toF32(x: string): string {
