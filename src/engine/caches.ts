@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { type KvState, kvBytes } from './generate.js';
+import { type KvState, kvBytes } from './kv.js';
 import { type FloatData, type PackDtype, allocFloat, copyFloats } from './tensors.js';
 
 /** What one image costs the encoders, kept so a follow-up runs neither. */
