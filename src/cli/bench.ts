@@ -29,7 +29,7 @@ function count(name: string, value: string, min: number): number {
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('measure latency per stage, host overhead, follow-ups, concurrency and memory (see README "Performance")')
+    .description('measure latency per stage, host overhead, follow-ups, concurrency and memory (see docs/performance.md)')
     .requiredOption('--model <dir>', 'model pack folder (make one with `lisa-bot models bench` or `models toy`)')
     .requiredOption('--image <file...>', 'JPEG or PNG image(s); each is measured on its own')
     .option('--turns <n>', 'turns per conversation: the first, then follow-ups on the same image', '1')
