@@ -191,12 +191,27 @@ export class GraphBuilder {
 
   /** Adds a node; returns its output names (generated unless `outputs` names them). */
   node(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs: readonly string[] | number = 1): string[] {
+    return this.addNode('', opType, inputs, attrs, outputs);
+  }
+
+  /**
+   * A node of ONNX Runtime's `com.microsoft` contrib operator set (fused
+   * kernels such as GroupQueryAttention); declares that set on first use. An
+   * empty string in `inputs` leaves an optional input out.
+   */
+  contribNode(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs: readonly string[] | number = 1): string[] {
+    if (!this.extraOpsets.some((o) => o.domain === 'com.microsoft')) this.extraOpsets.push({ domain: 'com.microsoft', version: 1 });
+    return this.addNode('com.microsoft', opType, inputs, attrs, outputs);
+  }
+
+  private addNode(domain: string, opType: string, inputs: readonly string[], attrs: Record<string, AttrValue>, outputs: readonly string[] | number): string[] {
     const outNames =
       typeof outputs === 'number'
         ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase()))
         : outputs.map((o) => this.claim(o));
     this.nodes.push({
       name: `${opType}_${this.nodes.length}`,
+      ...(domain ? { domain } : {}),
       opType,
       input: [...inputs],
       output: outNames,

@@ -27,13 +27,47 @@ export function transpose2d(data: Float32Array, rows: number, cols: number): Flo
   return out;
 }
 
+/**
+ * A Linear's weight as stored: its initializers exist once, and `apply`
+ * emits the product of an input with it into any graph (the main graph, or a
+ * Loop body that references the main graph's initializers as outer-scope values).
+ */
+export type LinearWeight = (g: WeightGraph, x: string) => string;
+
+/** Initializers already made, by checkpoint name: a second use reuses them instead of reading weights again. */
+export interface WeightMemo {
+  tensors: Map<string, string>;
+  linears: Map<string, LinearWeight>;
+}
+
 export class GraphOps {
   readonly g: WeightGraph;
   readonly dt: PackDtype;
 
-  constructor(private readonly ctx: BuildContext) {
+  constructor(
+    private readonly ctx: BuildContext,
+    readonly memo: WeightMemo = { tensors: new Map(), linears: new Map() },
+  ) {
     this.g = ctx.graph;
     this.dt = ctx.dtype;
+  }
+
+  /**
+   * The same ops emitting into `graph` (e.g. a Loop body), sharing this one's
+   * weights: checkpoint tensors already stored are referenced, not read again.
+   */
+  inGraph(graph: WeightGraph): GraphOps {
+    return new GraphOps({ ...this.ctx, graph }, this.memo);
+  }
+
+  /** A constant made once per memo under `key` (e.g. the rotary caches); later calls return the same initializer. */
+  memoised(key: string, make: () => string): string {
+    let name = this.memo.tensors.get(key);
+    if (name === undefined) {
+      name = make();
+      this.memo.tensors.set(key, name);
+    }
+    return name;
   }
 
   /** A scalar constant in `type` (default: the pack dtype). */
@@ -54,7 +88,14 @@ export class GraphOps {
 
   /** A tensor stored as it is (optionally reshaped to `dims`), in `type`. */
   async tensor(source: WeightSource, name: string, shape: readonly number[], options: { dims?: readonly number[]; type?: PackDtype } = {}): Promise<string> {
-    return this.consume(source, name, shape, (data) => this.g.weight(hint(name), options.type ?? this.dt, options.dims ?? shape, data));
+    const type = options.type ?? this.dt;
+    const dims = options.dims ?? shape;
+    const key = `${name}:${type}[${dims.join(',')}]`;
+    const known = this.memo.tensors.get(key);
+    if (known !== undefined) return known;
+    const stored = await this.consume(source, name, shape, (data) => this.g.weight(hint(name), type, dims, data));
+    this.memo.tensors.set(key, stored);
+    return stored;
   }
 
   /** A Linear weight [out, in] (or `shape`, flattening to that) stored as [in, out], ready for MatMul. */
@@ -64,9 +105,15 @@ export class GraphOps {
 
   /** `x @ W^T (+ b)` for the Linear `prefix` (`prefix.weight` [out, in], `prefix.bias` [out]). */
   async linear(x: string, source: WeightSource, prefix: string, inDim: number, outDim: number, bias: boolean): Promise<string> {
-    const weight = await readWeight(source, `${prefix}.weight`, [outDim, inDim]);
-    const y = this.weightMatMul(x, hint(`${prefix}.weight`), weight.data, outDim, inDim);
-    this.ctx.onTensor?.(`${prefix}.weight`, sourceBytes(source, `${prefix}.weight`));
+    const name = `${prefix}.weight`;
+    let weight = this.memo.linears.get(name);
+    if (!weight) {
+      const data = await readWeight(source, name, [outDim, inDim]);
+      weight = this.storeLinearWeight(hint(name), data.data, outDim, inDim);
+      this.memo.linears.set(name, weight);
+      this.ctx.onTensor?.(name, sourceBytes(source, name));
+    }
+    const y = weight(this.g, x);
     return bias ? this.g.op('Add', [y, await this.tensor(source, `${prefix}.bias`, [outDim])]) : y;
   }
 
@@ -75,25 +122,33 @@ export class GraphOps {
    * concatenated along the last axis in `parts` order (packed QKV, gate+up).
    */
   async linearPacked(x: string, source: WeightSource, parts: readonly { prefix: string; outDim: number }[], inDim: number): Promise<string> {
-    const outDim = parts.reduce((sum, p) => sum + p.outDim, 0);
-    const packed = new Float32Array(outDim * inDim);
-    let row = 0;
-    for (const part of parts) {
-      const name = `${part.prefix}.weight`;
-      const weight = await readWeight(source, name, [part.outDim, inDim]);
-      packed.set(weight.data, row * inDim);
-      row += part.outDim;
-      this.ctx.onTensor?.(name, sourceBytes(source, name));
+    const key = parts.map((p) => `${p.prefix}.weight`).join('+');
+    let weight = this.memo.linears.get(key);
+    if (!weight) {
+      const outDim = parts.reduce((sum, p) => sum + p.outDim, 0);
+      const packed = new Float32Array(outDim * inDim);
+      let row = 0;
+      for (const part of parts) {
+        const name = `${part.prefix}.weight`;
+        const data = await readWeight(source, name, [part.outDim, inDim]);
+        packed.set(data.data, row * inDim);
+        row += part.outDim;
+        this.ctx.onTensor?.(name, sourceBytes(source, name));
+      }
+      weight = this.storeLinearWeight(hint(`${parts[0]!.prefix}_packed.weight`), packed, outDim, inDim);
+      this.memo.linears.set(key, weight);
     }
-    return this.weightMatMul(x, hint(`${parts[0]!.prefix}_packed.weight`), packed, outDim, inDim);
+    return weight(this.g, x);
   }
 
   /**
-   * `x @ W^T` for a torch-layout weight `data` [outDim, inDim] (float32): the
-   * one place a Linear's weight becomes an initializer and its product a node.
+   * Stores a torch-layout weight `data` [outDim, inDim] (float32) and returns
+   * how to multiply an input by its transpose: the one place a Linear's
+   * weight becomes initializers and its product a node.
    */
-  private weightMatMul(x: string, name: string, data: Float32Array, outDim: number, inDim: number): string {
-    return this.g.op('MatMul', [x, this.g.weight(name, this.dt, [inDim, outDim], transpose2d(data, outDim, inDim))]);
+  private storeLinearWeight(name: string, data: Float32Array, outDim: number, inDim: number): LinearWeight {
+    const w = this.g.weight(name, this.dt, [inDim, outDim], transpose2d(data, outDim, inDim));
+    return (g, x) => g.op('MatMul', [x, w]);
   }
 
   toF32(x: string): string {
