@@ -10,7 +10,7 @@ import { UserInputError } from '../../src/errors.js';
 import { PACK_FILES } from '../generator/pack-files.js';
 import { readClipConfig, readClipPreprocessing, readLisaConfig, visionTowerOf } from './checkpoint-config.js';
 import { openCheckpoint } from './checkpoint/index.js';
-import { planGraphs } from './graph-plan.js';
+import { type DecoderForm, planGraphs } from './graph-plan.js';
 import { sourceBytes } from './graphs/context.js';
 import { resolveModelSource } from './hub.js';
 import { type Template, packManifest } from './pack-manifest.js';
@@ -20,6 +20,9 @@ import { writePackTokenizer } from './tokenizer/index.js';
 import { INLINE_WEIGHT_LIMIT, WeightGraph } from './weight-graph.js';
 import type { WeightSource } from './weights.js';
 
+/** The decoder form packs get unless --decoder says otherwise (docs/converter.md: measured on CPU). */
+export const DEFAULT_DECODER_FORM: DecoderForm = 'plain';
+
 export interface ConvertOptions {
   /** A checkpoint folder, or a Hub id (`xinlai/LISA-7B-v1`). */
   checkpoint: string;
@@ -27,6 +30,8 @@ export interface ConvertOptions {
   visionTower?: string;
   out: string;
   dtype?: 'float32' | 'float16';
+  /** The decoder graph's form (default: DEFAULT_DECODER_FORM). */
+  decoder?: DecoderForm;
   template?: Template;
   maxNewTokens?: number;
   /** `always` writes every graph's weights to external data (tests, very large packs). */
@@ -42,6 +47,7 @@ export interface ConvertSummary {
   out: string;
   name: string;
   dtype: 'float32' | 'float16';
+  decoder: DecoderForm;
   files: { name: string; bytes: number }[];
   totalBytes: number;
   seconds: number;
@@ -54,6 +60,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   const started = performance.now();
   const progress = options.progress ?? silentProgress;
   const dtype = options.dtype ?? 'float16';
+  const decoderForm = options.decoder ?? DEFAULT_DECODER_FORM;
   const { quiet, ...hubOptions } = options.hub ?? {};
   // Downloads show their own progress on stderr (nothing else writes there meanwhile).
   const hub = { ...hubOptions, ...(quiet ? { progress: false as const } : {}) };
@@ -75,7 +82,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     sources.push(lisaWeights);
     const clipWeights = await openCheckpoint(clipDir);
     sources.push(clipWeights);
-    const { specs, plans } = planGraphs({ lisaDir, lisa, lisaWeights, clipDir, clipConfig, clipWeights, dtype });
+    const { specs, plans } = planGraphs({ lisaDir, lisa, lisaWeights, clipDir, clipConfig, clipWeights, dtype, decoderForm });
     progress.note(`LISA checkpoint ${lisaDir}: hidden ${lisa.hidden_size}, ${lisa.num_hidden_layers} layers, vocab ${lisa.vocab_size}`);
     progress.note(`vision tower ${clipDir}: CLIP hidden ${clipConfig.hidden_size}, ${specs.clipLayersUsed} of ${clipConfig.num_hidden_layers} layers used`);
 
@@ -105,6 +112,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       name,
       license: await readLicence(lisaDir),
       dtype,
+      decoderForm,
       template: options.template ?? 'llava_v1',
       lisa,
       vocab: lisa.vocab_size,
@@ -123,6 +131,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       out: path.resolve(options.out),
       name,
       dtype,
+      decoder: decoderForm,
       files,
       totalBytes: files.reduce((a, f) => a + f.bytes, 0),
       seconds: (performance.now() - started) / 1000,
@@ -174,7 +183,7 @@ export function summaryText(summary: ConvertSummary): string {
   const s = summary.sizes;
   const lines = [
     `pack written: ${summary.out}`,
-    `  ${summary.name}, ${summary.dtype}: LLaMA hidden ${s.hidden}, ${s.layers} layers, ${s.heads} heads, vocab ${s.vocab}, context ${s.contextLength}`,
+    `  ${summary.name}, ${summary.dtype}, ${summary.decoder} decoder: LLaMA hidden ${s.hidden}, ${s.layers} layers, ${s.heads} heads, vocab ${s.vocab}, context ${s.contextLength}`,
     `  CLIP ${s.clipLayers} layers used; SAM encoder depth ${s.samDepth}, width ${s.samWidth}`,
     `  tokens: [SEG] ${summary.tokens.seg}, <im_start> ${summary.tokens.imageStart}, <im_end> ${summary.tokens.imageEnd}`,
     ...summary.files.map((f) => `  ${f.name.padEnd(28)} ${formatBytes(f.bytes).padStart(10)}`),

@@ -10,6 +10,7 @@ import type { ClipVisionConfig, LisaConfig } from './checkpoint-config.js';
 import { type ClipVisionSpec, buildVisionEncoderGraph, checkClipSpecAgainstWeights, clipImageTokens, clipLayersUsed, clipShapesOf, visionEncoderTensors } from './graphs/clip.js';
 import type { PackDtype, TensorRef } from './graphs/context.js';
 import { buildDecoderGraph, buildEmbedTokensGraph, buildSegProjectionGraph, languageGraphTensors } from './graphs/llama.js';
+import { buildFusedDecoderGraph } from './graphs/llama-fused.js';
 import { type LlamaSpec, checkLlamaSpec, checkLlamaSpecAgainstWeights, llamaShapesOf, llamaSpecFromConfig } from './graphs/llama-spec.js';
 import { buildSamImageEncoderGraph, samImageEncoderTensors } from './graphs/sam-image-encoder.js';
 import { buildSamMaskDecoderGraph, samMaskDecoderTensors } from './graphs/sam-mask-decoder.js';
@@ -42,7 +43,11 @@ export interface PlanInput {
   clipConfig: ClipVisionConfig;
   clipWeights: WeightSource;
   dtype: PackDtype;
+  /** The decoder graph's form (src/engine/contract.ts); default plain. */
+  decoderForm?: DecoderForm;
 }
+
+export type DecoderForm = 'plain' | 'fused';
 
 /** Every check that needs only shapes, then the six graphs to build. */
 export function planGraphs(input: PlanInput): { specs: PackSpecs; plans: GraphPlan[] } {
@@ -113,7 +118,10 @@ export function planGraphs(input: PlanInput): { specs: PackSpecs; plans: GraphPl
       key: 'decoder',
       file: files.decoder,
       tensors: language.decoder,
-      build: (t) => buildDecoderGraph({ ...base, ...t }, llama),
+      build: (t) =>
+        input.decoderForm === 'fused'
+          ? buildFusedDecoderGraph({ ...base, ...t }, { ...llama, maxPositions: lisa.max_position_embeddings })
+          : buildDecoderGraph({ ...base, ...t }, llama),
     },
   ];
   return { specs, plans };

@@ -11,6 +11,8 @@ export interface ManifestInput {
   name: string;
   license?: string;
   dtype: 'float32' | 'float16';
+  /** The decoder graph's form: plain or fused (src/engine/contract.ts). */
+  decoderForm: 'plain' | 'fused';
   template: Template;
   lisa: LisaConfig;
   /** Vocabulary rows of the embedding / lm_head (config.json's vocab_size, checked). */
@@ -46,6 +48,7 @@ export function packManifest(input: ManifestInput): Record<string, unknown> {
       hidden: lisa.hidden_size,
       vocab: input.vocab,
       contextLength: lisa.max_position_embeddings,
+      form: input.decoderForm,
     },
     // LISA's chat.py generates at most 512 new tokens.
     generation: { maxNewTokens: 512 },

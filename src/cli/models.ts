@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { convertCheckpoint, summaryText } from '../../models/converter/convert.js';
+import { DEFAULT_DECODER_FORM, convertCheckpoint, summaryText } from '../../models/converter/convert.js';
 import { stderrProgress } from '../../models/converter/progress.js';
 import { writeBenchPack } from '../../models/generator/bench.js';
 import { UserInputError } from '../errors.js';
@@ -38,6 +38,11 @@ export function registerModels(program: Command): void {
     .option('--vision-tower <dir|hub id>', "CLIP folder or Hub id (default: the checkpoint config's vision_tower)")
     .requiredOption('--out <dir>', 'folder to write the pack into')
     .addOption(new Option('--dtype <dtype>', 'float16 (GPUs; half the size) or float32 (runs everywhere)').choices(['float16', 'float32']).default('float16'))
+    .addOption(
+      new Option('--decoder <form>', 'decoder graph: fused (GroupQueryAttention, greedy choice in the graph) or plain (any provider)')
+        .choices(['fused', 'plain'])
+        .default(DEFAULT_DECODER_FORM),
+    )
     .addOption(new Option('--template <name>', 'conversation template').choices(['llava_v1', 'llava_llama_2']).default('llava_v1'))
     .option('--max-new-tokens <n>', 'longest answer the pack generates', '512')
     .addOption(new Option('--external-data <when>', 'weights in *.onnx.data files: for large graphs, or always').choices(['auto', 'always']).default('auto'))
@@ -52,6 +57,7 @@ export function registerModels(program: Command): void {
         visionTower: options.visionTower,
         out: options.out,
         dtype: options.dtype,
+        decoder: options.decoder,
         template: options.template,
         maxNewTokens,
         externalData: options.externalData,
@@ -67,6 +73,7 @@ interface ConvertCliOptions {
   visionTower?: string;
   out: string;
   dtype: 'float16' | 'float32';
+  decoder: 'fused' | 'plain';
   template: 'llava_v1' | 'llava_llama_2';
   maxNewTokens: string;
   externalData: 'auto' | 'always';

@@ -19,7 +19,11 @@ interface TensorSpec {
 interface GraphSpec {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
+  /** The decoder's form as lisa.json states it, checked before the tensors (one message for a mismatch). */
+  form?: DecoderForm;
 }
+
+type DecoderForm = PackManifest['decoder']['form'];
 
 export function graphContract(manifest: PackManifest): Record<GraphName, GraphSpec> {
   const dt = manifest.dtype;
@@ -44,19 +48,7 @@ export function graphContract(manifest: PackManifest): Record<GraphName, GraphSp
       inputs: [{ name: 'input_ids', type: 'int64', shape: [1, null] }],
       outputs: [{ name: 'inputs_embeds', type: dt, shape: [1, null, H] }],
     },
-    decoder: {
-      inputs: [
-        { name: 'inputs_embeds', type: dt, shape: [1, null, H] },
-        { name: 'attention_mask', type: 'int64', shape: [1, null] },
-        { name: 'position_ids', type: 'int64', shape: [1, null] },
-        ...pastInputs,
-      ],
-      outputs: [
-        { name: 'logits', type: dt, shape: [1, null, V] },
-        { name: 'last_hidden_state', type: dt, shape: [1, null, H] },
-        ...presentOutputs,
-      ],
-    },
+    decoder: decoderContract(manifest.decoder.form, dt, H, V, pastInputs, presentOutputs),
     segProjection: {
       inputs: [{ name: 'seg_hidden', type: dt, shape: [null, H] }],
       outputs: [{ name: 'seg_embeddings', type: 'float32', shape: [null, 256] }],
@@ -76,6 +68,35 @@ export function graphContract(manifest: PackManifest): Record<GraphName, GraphSp
       ],
     },
   };
+}
+
+/**
+ * plain: logits for every new row; the engine picks the greedy id.
+ * fused: the graph picks it (ArgMax) for the last `scored_rows` rows only, and
+ * returns their ids and final-norm hidden states; rotary positions come from
+ * the all-ones attention_mask, so there is no position_ids.
+ */
+function decoderContract(form: DecoderForm, dt: ElementType, H: number, V: number, past: TensorSpec[], present: TensorSpec[]): GraphSpec {
+  const embeds: TensorSpec = { name: 'inputs_embeds', type: dt, shape: [1, null, H] };
+  const mask: TensorSpec = { name: 'attention_mask', type: 'int64', shape: [1, null] };
+  const hidden: TensorSpec = { name: 'last_hidden_state', type: dt, shape: [1, null, H] };
+  if (form === 'fused') {
+    return {
+      form,
+      inputs: [embeds, mask, ...past, { name: 'scored_rows', type: 'int64', shape: [1] }],
+      outputs: [{ name: 'next_ids', type: 'int64', shape: [1, null] }, hidden, ...present],
+    };
+  }
+  return {
+    form,
+    inputs: [embeds, mask, { name: 'position_ids', type: 'int64', shape: [1, null] }, ...past],
+    outputs: [{ name: 'logits', type: dt, shape: [1, null, V] }, hidden, ...present],
+  };
+}
+
+/** A decoder graph's form, from the one input only the fused form has. */
+function graphForm(session: InferenceSession): DecoderForm {
+  return session.inputNames.includes('scored_rows') ? 'fused' : 'plain';
 }
 
 function describeShape(shape: readonly (number | string | null)[]): string {
@@ -127,6 +148,27 @@ function checkTensors(
 
 /** Refuses a session whose inputs/outputs differ from the contract, naming the file and tensor. */
 export function checkGraph(file: string, spec: GraphSpec, session: InferenceSession): void {
+  if (spec.form && graphForm(session) !== spec.form) {
+    throw new UserInputError(
+      `Model pack graph ${file} is a ${graphForm(session)} decoder, but lisa.json says decoder.form "${spec.form}"` +
+        `${spec.form === 'plain' ? ' (the default when absent)' : ''}: set decoder.form to "${graphForm(session)}", or convert the pack again.`,
+      'model_pack_invalid',
+    );
+  }
   checkTensors(file, 'input', spec.inputs, session.inputMetadata);
   checkTensors(file, 'output', spec.outputs, session.outputMetadata);
+}
+
+/**
+ * onnxruntime's GroupQueryAttention has CUDA kernels for float16 and bfloat16
+ * only: a float32 fused decoder on CUDA would run its attention on the CPU,
+ * copying every layer's cache across PCIe each step. Refused with the fixes.
+ */
+export function checkDecoderProvider(manifest: PackManifest, provider: string): void {
+  if (manifest.decoder.form !== 'fused' || manifest.dtype !== 'float32' || (provider !== 'cuda' && provider !== 'tensorrt')) return;
+  throw new UserInputError(
+    `Model pack "${manifest.name}" has a float32 fused decoder, which the ${provider} provider cannot run (onnxruntime's GroupQueryAttention ` +
+      'on CUDA takes float16 only): convert it with --dtype float16 (or --decoder plain), or set model.providers to ["cpu"].',
+    'model_pack_invalid',
+  );
 }

@@ -18,18 +18,22 @@ export interface StepResult {
  */
 export async function decoderStep(pack: LoadedPack, embeds: FloatData, count: number, kv: KvState, scored = 1): Promise<StepResult> {
   const { dtype } = pack.manifest;
-  const { hidden: H, vocab: V, layers } = pack.manifest.decoder;
+  const { hidden: H, vocab: V, layers, form } = pack.manifest.decoder;
   const total = kv.length + count;
-  const positions = new Array<number>(count);
-  for (let i = 0; i < count; i++) positions[i] = kv.length + i;
   const feeds: Record<string, ort.Tensor> = {
     inputs_embeds: floatTensor(dtype, embeds, [1, count, H]),
     attention_mask: int64Tensor(new Array<number>(total).fill(1), [1, total]),
-    position_ids: int64Tensor(positions, [1, count]),
     ...kv.tensors,
   };
+  if (form === 'fused') {
+    // The graph chooses (ArgMax) and normalises only the scored rows; positions follow from the mask.
+    feeds.scored_rows = int64Tensor([scored], [1]);
+  } else {
+    const positions = new Array<number>(count);
+    for (let i = 0; i < count; i++) positions[i] = kv.length + i;
+    feeds.position_ids = int64Tensor(positions, [1, count]);
+  }
   const out = await pack.sessions.decoder.run(feeds);
-  const logits = floatData(out.logits!);
   const hiddenAll = floatData(out.last_hidden_state!);
   const tensors: Record<string, ort.Tensor> = {};
   for (let i = 0; i < layers; i++) {
@@ -37,9 +41,13 @@ export async function decoderStep(pack: LoadedPack, embeds: FloatData, count: nu
   }
   const next: number[] = [];
   const hidden: FloatData[] = [];
-  for (let row = count - scored; row < count; row++) {
-    next.push(argmax(logits, row * V, V));
-    hidden.push(hiddenAll.slice(row * H, (row + 1) * H));
+  // last_hidden_state holds every new row (plain) or the scored rows only (fused).
+  const first = hiddenAll.length / H - scored;
+  const logits = form === 'fused' ? undefined : floatData(out.logits!);
+  const chosen = form === 'fused' ? (out.next_ids!.data as BigInt64Array) : undefined;
+  for (let j = 0; j < scored; j++) {
+    next.push(chosen ? Number(chosen[j]!) : argmax(logits!, (count - scored + j) * V, V));
+    hidden.push(hiddenAll.slice((first + j) * H, (first + j + 1) * H));
   }
   return { next, hidden, kv: { tensors, length: total } };
 }

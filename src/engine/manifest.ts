@@ -37,6 +37,11 @@ export const packManifestSchema = z.object({
     hidden: z.number().int().positive(),
     vocab: z.number().int().positive(),
     contextLength: z.number().int().positive(),
+    /**
+     * The decoder graph's form (src/engine/contract.ts): `plain` (logits out, greedy choice in the
+     * engine) or `fused` (GroupQueryAttention etc., the greedy choice inside the graph).
+     */
+    form: z.enum(['plain', 'fused']).default('plain'),
   }),
   generation: z.object({ maxNewTokens: z.number().int().positive() }),
   graphs: z.object({

@@ -7,7 +7,7 @@ import ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { UserInputError } from '../errors.js';
 import { checkCommandLine } from './command-line.js';
-import { checkGraph, graphContract } from './contract.js';
+import { checkDecoderProvider, checkGraph, graphContract } from './contract.js';
 import { type GraphName, type PackManifest, loadManifest } from './manifest.js';
 import { LisaTokenizer } from './tokenizer.js';
 
@@ -49,6 +49,7 @@ export async function openPack(dir: string, options: PackOptions = {}): Promise<
       // The first graph settles the provider; the others try the same one first.
       const opened = await createSession(file, provider ? [provider, ...candidates] : candidates, options);
       provider = opened.provider;
+      checkDecoderProvider(manifest, provider);
       checkGraph(file, contract[graph], opened.session);
       sessions[graph] = opened.session;
     }
