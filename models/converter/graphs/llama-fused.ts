@@ -13,6 +13,7 @@
  * -> next_ids int64 [1,scored], last_hidden_state [1,scored,H],
  * present.{i}.key|value [1,K,P+T,D]. P may be 0, T >= 1, scored <= T.
  */
+import { UserInputError } from '../../../src/errors.js';
 import { float } from '../../generator/onnx-builder.js';
 import type { WeightSource } from '../weights.js';
 import type { BuildContext } from './context.js';
@@ -46,6 +47,17 @@ export interface FusedStackOutputs {
 export interface FusedSpec extends LlamaSpec {
   /** config max_position_embeddings: rows of cos_cache / sin_cache. */
   maxPositions: number;
+}
+
+/** Refuses sizes onnxruntime's kernels cannot run, before anything is built. */
+export function checkFusedSpec(spec: FusedSpec): void {
+  if (spec.headDim % 16 !== 0) {
+    // The CPU kernel refuses such head sizes at run time ("head_size shall be a multiple of 16").
+    throw new UserInputError(
+      `--decoder fused: onnxruntime's GroupQueryAttention needs a head size that is a multiple of 16; this checkpoint's is ${spec.headDim} (hidden_size / num_attention_heads). Convert with --decoder plain.`,
+      'checkpoint_invalid',
+    );
+  }
 }
 
 /**
@@ -146,7 +158,15 @@ export async function fusedDecoderStack(ops: GraphOps, source: WeightSource, spe
 /** The fused decoder graph: the contract's inputs and outputs around fusedDecoderStack. */
 export async function buildFusedDecoderGraph(ctx: BuildContext, spec: FusedSpec): Promise<void> {
   checkLlamaSpec(spec);
+  checkFusedSpec(spec);
   const ops = new GraphOps(ctx);
+  const inputs = fusedDecoderInputs(ops, spec);
+  const out = await fusedDecoderStack(ops, ctx.source, spec, inputs);
+  fusedDecoderOutputs(ops, spec, out);
+}
+
+/** Declares the fused contract's inputs (llama-loop.ts adds its own after these). */
+export function fusedDecoderInputs(ops: GraphOps, spec: FusedSpec): FusedStackInputs {
   const { g, dt } = ops;
   const { hidden: H, layers: L, kvHeads: K, headDim: D } = spec;
   const embeds = g.input('inputs_embeds', dt, [1, 'sequence', H]);
@@ -156,11 +176,20 @@ export async function buildFusedDecoderGraph(ctx: BuildContext, spec: FusedSpec)
     value: g.input(`past_key_values.${i}.value`, dt, [1, K, 'past_sequence', D]),
   }));
   const scoredRows = g.input('scored_rows', 'int64', [1]);
-  const out = await fusedDecoderStack(ops, ctx.source, spec, { embeds, past, scoredRows, ...gqaLengths(ops, attentionMask) });
+  return { embeds, past, scoredRows, ...gqaLengths(ops, attentionMask) };
+}
+
+/**
+ * Declares the fused contract's outputs; `out.presents` may be a later cache
+ * (after llama-loop.ts's Loop, longer than total_sequence: `presentLength` names its length).
+ */
+export function fusedDecoderOutputs(ops: GraphOps, spec: FusedSpec, out: FusedStackOutputs, presentLength = 'total_sequence'): void {
+  const { g, dt } = ops;
+  const { hidden: H, kvHeads: K, headDim: D } = spec;
   g.output('next_ids', out.nextIds, 'int64', [1, 'scored']);
   g.output('last_hidden_state', out.hidden, dt, [1, 'scored', H]);
   out.presents.forEach((present, i) => {
-    g.output(`present.${i}.key`, present.key, dt, [1, K, 'total_sequence', D]);
-    g.output(`present.${i}.value`, present.value, dt, [1, K, 'total_sequence', D]);
+    g.output(`present.${i}.key`, present.key, dt, [1, K, presentLength, D]);
+    g.output(`present.${i}.value`, present.value, dt, [1, K, presentLength, D]);
   });
 }
