@@ -36,8 +36,20 @@ export class WeightGraph extends GraphBuilder {
   constructor(
     name: string,
     private readonly options: WeightGraphOptions = {},
+    /** For a subgraph: the model's main graph, which keeps every weight (written once, in its file). */
+    private readonly root?: WeightGraph,
+    namePrefix = '',
   ) {
-    super(name);
+    super(name, namePrefix);
+  }
+
+  /**
+   * A Loop/If body whose weights go to the main graph (one copy in the file,
+   * referenced from the body as outer-scope values); its nodes and small
+   * constants stay in the body.
+   */
+  override subgraph(name: string): WeightGraph {
+    return new WeightGraph(name, {}, this.root ?? this, `${this.namePrefix}${name}/`);
   }
 
   /** Declares the com.microsoft contrib operator set (fused kernels). */
@@ -57,6 +69,7 @@ export class WeightGraph extends GraphBuilder {
   }
 
   private addRawInitializer(hint: string, type: FloatType, dims: readonly number[], bytes: Uint8Array): string {
+    if (this.root) return this.root.addRawInitializer(hint, type, dims, bytes);
     const name = this.fresh(hint);
     this.weightBytes += bytes.byteLength;
     const file = this.options.externalDataFile;

@@ -95,8 +95,12 @@ export function encodeTensorData(type: ElemType, data: ArrayLike<number> | reado
   return bytes;
 }
 
-/** An attribute value: plain numbers are INT(S), strings STRING; floats must say so. */
-export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+/**
+ * An attribute value: plain numbers are INT(S), strings STRING; floats must
+ * say so; `{ graph }` is a GRAPH attribute (a Loop or If body, complete when
+ * the node is added).
+ */
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { graph: GraphBuilder };
 
 /** Marks a float attribute (a bare number would be written as an int). */
 export function float(value: number): { float: number } {
@@ -112,6 +116,7 @@ function attribute(name: string, value: AttrValue): onnxProto.onnx.IAttributePro
   if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
   if ('float' in value) return { name, type: T.FLOAT, f: value.float };
+  if ('graph' in value) return { name, type: T.GRAPH, g: value.graph.toGraphProto() };
   return { name, type: T.FLOATS, floats: value.floats };
 }
 
@@ -140,7 +145,23 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   private counter = 0;
 
-  constructor(readonly name: string) {}
+  /**
+   * `namePrefix` starts every generated name: a subgraph's names then cannot
+   * shadow the enclosing graph's, whose tensors it may use by name (outer scope).
+   */
+  constructor(
+    readonly name: string,
+    protected readonly namePrefix = '',
+  ) {}
+
+  /**
+   * A graph to become a node's GRAPH attribute (a Loop or If body). Its nodes
+   * may read this graph's tensors by name; its generated names are prefixed
+   * with its own name so they never collide with this graph's.
+   */
+  subgraph(name: string): GraphBuilder {
+    return new GraphBuilder(name, `${this.namePrefix}${name}/`);
+  }
 
   private claim(name: string): string {
     if (this.names.has(name)) throw new Error(`graph ${this.name}: tensor name ${name} used twice`);
@@ -150,7 +171,7 @@ export class GraphBuilder {
 
   protected fresh(hint: string): string {
     let name: string;
-    do name = `${hint}_${this.counter++}`;
+    do name = `${this.namePrefix}${hint}_${this.counter++}`;
     while (this.names.has(name));
     return this.claim(name);
   }
@@ -209,8 +230,14 @@ export class GraphBuilder {
       typeof outputs === 'number'
         ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase()))
         : outputs.map((o) => this.claim(o));
+    for (const value of Object.values(attrs)) {
+      // A body's operator sets must be imported by the model that holds it.
+      if (typeof value === 'object' && 'graph' in value) {
+        for (const opset of value.graph.extraOpsets) if (!this.extraOpsets.some((o) => o.domain === opset.domain)) this.extraOpsets.push(opset);
+      }
+    }
     this.nodes.push({
-      name: `${opType}_${this.nodes.length}`,
+      name: `${this.namePrefix}${opType}_${this.nodes.length}`,
       ...(domain ? { domain } : {}),
       opType,
       input: [...inputs],
@@ -251,6 +278,11 @@ export class GraphBuilder {
   /** Operator sets beyond the default one (e.g. `{ domain: 'com.microsoft', version: 1 }` for contrib ops). */
   protected readonly extraOpsets: { domain: string; version: number }[] = [];
 
+  /** This graph as a GraphProto (a model's main graph, or a node's GRAPH attribute). */
+  toGraphProto(): onnxProto.onnx.IGraphProto {
+    return { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs };
+  }
+
   /** The serialised ModelProto. */
   toBytes(docString = ''): Uint8Array {
     const model = onnx.ModelProto.create({
@@ -259,13 +291,7 @@ export class GraphBuilder {
       producerName: 'lisa-bot',
       producerVersion: '1',
       docString,
-      graph: {
-        name: this.name,
-        node: this.nodes,
-        initializer: this.initializers,
-        input: this.inputs,
-        output: this.outputs,
-      },
+      graph: this.toGraphProto(),
     });
     return onnx.ModelProto.encode(model).finish();
   }
