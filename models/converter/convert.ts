@@ -32,6 +32,8 @@ export interface ConvertOptions {
   dtype?: 'float32' | 'float16';
   /** The decoder graph's form (default: DEFAULT_DECODER_FORM). */
   decoder?: DecoderForm;
+  /** A fused decoder also runs greedy decoding in an ONNX Loop (default true; ignored for plain). */
+  deviceLoop?: boolean;
   template?: Template;
   maxNewTokens?: number;
   /** `always` writes every graph's weights to external data (tests, very large packs). */
@@ -61,6 +63,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   const progress = options.progress ?? silentProgress;
   const dtype = options.dtype ?? 'float16';
   const decoderForm = options.decoder ?? DEFAULT_DECODER_FORM;
+  const deviceLoop = decoderForm === 'fused' && options.deviceLoop !== false;
   const { quiet, ...hubOptions } = options.hub ?? {};
   // Downloads show their own progress on stderr (nothing else writes there meanwhile).
   const hub = { ...hubOptions, ...(quiet ? { progress: false as const } : {}) };
@@ -82,7 +85,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     sources.push(lisaWeights);
     const clipWeights = await openCheckpoint(clipDir);
     sources.push(clipWeights);
-    const { specs, plans } = planGraphs({ lisaDir, lisa, lisaWeights, clipDir, clipConfig, clipWeights, dtype, decoderForm });
+    const { specs, plans } = planGraphs({ lisaDir, lisa, lisaWeights, clipDir, clipConfig, clipWeights, dtype, decoderForm, deviceLoop });
     progress.note(`LISA checkpoint ${lisaDir}: hidden ${lisa.hidden_size}, ${lisa.num_hidden_layers} layers, vocab ${lisa.vocab_size}`);
     progress.note(`vision tower ${clipDir}: CLIP hidden ${clipConfig.hidden_size}, ${specs.clipLayersUsed} of ${clipConfig.num_hidden_layers} layers used`);
 
@@ -113,6 +116,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       license: await readLicence(lisaDir),
       dtype,
       decoderForm,
+      onDeviceLoop: deviceLoop,
       template: options.template ?? 'llava_v1',
       lisa,
       vocab: lisa.vocab_size,

@@ -11,6 +11,7 @@ import { type ClipVisionSpec, buildVisionEncoderGraph, checkClipSpecAgainstWeigh
 import type { PackDtype, TensorRef } from './graphs/context.js';
 import { buildDecoderGraph, buildEmbedTokensGraph, buildSegProjectionGraph, languageGraphTensors } from './graphs/llama.js';
 import { buildFusedDecoderGraph } from './graphs/llama-fused.js';
+import { LOOP_DECODER_EXTRA_TENSORS, buildLoopDecoderGraph } from './graphs/llama-loop.js';
 import { type LlamaSpec, checkLlamaSpec, checkLlamaSpecAgainstWeights, llamaShapesOf, llamaSpecFromConfig } from './graphs/llama-spec.js';
 import { buildSamImageEncoderGraph, samImageEncoderTensors } from './graphs/sam-image-encoder.js';
 import { buildSamMaskDecoderGraph, samMaskDecoderTensors } from './graphs/sam-mask-decoder.js';
@@ -45,6 +46,8 @@ export interface PlanInput {
   dtype: PackDtype;
   /** The decoder graph's form (src/engine/contract.ts); default plain. */
   decoderForm?: DecoderForm;
+  /** A fused decoder also holds the greedy ONNX Loop (graphs/llama-loop.ts); default false. */
+  deviceLoop?: boolean;
 }
 
 export type DecoderForm = 'plain' | 'fused';
@@ -82,6 +85,7 @@ export function planGraphs(input: PlanInput): { specs: PackSpecs; plans: GraphPl
   const language = languageGraphTensors({ source }, llama);
   const refs = (names: string[]) => names.map((name) => ({ source, name }));
   const files = PACK_FILES.graphs;
+  const loop = input.decoderForm === 'fused' && input.deviceLoop === true;
   const base = { source, dtype };
   const plans: GraphPlan[] = [
     {
@@ -117,11 +121,11 @@ export function planGraphs(input: PlanInput): { specs: PackSpecs; plans: GraphPl
     {
       key: 'decoder',
       file: files.decoder,
-      tensors: language.decoder,
+      tensors: loop ? [...language.decoder, ...refs(LOOP_DECODER_EXTRA_TENSORS)] : language.decoder,
       build: (t) =>
-        input.decoderForm === 'fused'
-          ? buildFusedDecoderGraph({ ...base, ...t }, { ...llama, maxPositions: lisa.max_position_embeddings })
-          : buildDecoderGraph({ ...base, ...t }, llama),
+        input.decoderForm !== 'fused'
+          ? buildDecoderGraph({ ...base, ...t }, llama)
+          : (loop ? buildLoopDecoderGraph : buildFusedDecoderGraph)({ ...base, ...t }, { ...llama, maxPositions: lisa.max_position_embeddings }),
     },
   ];
   return { specs, plans };

@@ -13,6 +13,8 @@ export interface ManifestInput {
   dtype: 'float32' | 'float16';
   /** The decoder graph's form: plain or fused (src/engine/contract.ts). */
   decoderForm: 'plain' | 'fused';
+  /** The fused decoder holds the greedy ONNX Loop (src/engine/generate-loop.ts). */
+  onDeviceLoop: boolean;
   template: Template;
   lisa: LisaConfig;
   /** Vocabulary rows of the embedding / lm_head (config.json's vocab_size, checked). */
@@ -49,6 +51,7 @@ export function packManifest(input: ManifestInput): Record<string, unknown> {
       vocab: input.vocab,
       contextLength: lisa.max_position_embeddings,
       form: input.decoderForm,
+      onDeviceLoop: input.onDeviceLoop,
     },
     // LISA's chat.py generates at most 512 new tokens.
     generation: { maxNewTokens: 512 },

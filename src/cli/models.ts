@@ -43,6 +43,7 @@ export function registerModels(program: Command): void {
         .choices(['fused', 'plain'])
         .default(DEFAULT_DECODER_FORM),
     )
+    .option('--no-device-loop', 'a fused decoder without the greedy ONNX Loop (smaller by the embedding table; see docs/converter.md)')
     .addOption(new Option('--template <name>', 'conversation template').choices(['llava_v1', 'llava_llama_2']).default('llava_v1'))
     .option('--max-new-tokens <n>', 'longest answer the pack generates', '512')
     .addOption(new Option('--external-data <when>', 'weights in *.onnx.data files: for large graphs, or always').choices(['auto', 'always']).default('auto'))
@@ -58,6 +59,7 @@ export function registerModels(program: Command): void {
         out: options.out,
         dtype: options.dtype,
         decoder: options.decoder,
+        deviceLoop: options.deviceLoop,
         template: options.template,
         maxNewTokens,
         externalData: options.externalData,
@@ -74,6 +76,7 @@ interface ConvertCliOptions {
   out: string;
   dtype: 'float16' | 'float32';
   decoder: 'fused' | 'plain';
+  deviceLoop: boolean;
   template: 'llava_v1' | 'llava_llama_2';
   maxNewTokens: string;
   externalData: 'auto' | 'always';

@@ -48,7 +48,7 @@ export function graphContract(manifest: PackManifest): Record<GraphName, GraphSp
       inputs: [{ name: 'input_ids', type: 'int64', shape: [1, null] }],
       outputs: [{ name: 'inputs_embeds', type: dt, shape: [1, null, H] }],
     },
-    decoder: decoderContract(manifest.decoder.form, dt, H, V, pastInputs, presentOutputs),
+    decoder: withDeviceLoop(manifest.decoder.onDeviceLoop, dt, H, decoderContract(manifest.decoder.form, dt, H, V, pastInputs, presentOutputs)),
     segProjection: {
       inputs: [{ name: 'seg_hidden', type: dt, shape: [null, H] }],
       outputs: [{ name: 'seg_embeddings', type: 'float32', shape: [null, 256] }],
@@ -91,6 +91,20 @@ function decoderContract(form: DecoderForm, dt: ElementType, H: number, V: numbe
     form,
     inputs: [embeds, mask, { name: 'position_ids', type: 'int64', shape: [1, null] }, ...past],
     outputs: [{ name: 'logits', type: dt, shape: [1, null, V] }, hidden, ...present],
+  };
+}
+
+/**
+ * onDeviceLoop (models/converter/graphs/llama-loop.ts): greedy decoding in an
+ * ONNX Loop after the step. max_new_tokens = Loop iterations (0: a plain step),
+ * eos_id ends it; generated_ids [N] with generated_hidden [N,H] (row j chose id j).
+ */
+function withDeviceLoop(onDeviceLoop: boolean, dt: ElementType, H: number, spec: GraphSpec): GraphSpec {
+  if (!onDeviceLoop) return spec;
+  return {
+    ...spec,
+    inputs: [...spec.inputs, { name: 'max_new_tokens', type: 'int64', shape: [1] }, { name: 'eos_id', type: 'int64', shape: [1] }],
+    outputs: [...spec.outputs, { name: 'generated_ids', type: 'int64', shape: [null] }, { name: 'generated_hidden', type: dt, shape: [null, H] }],
   };
 }
 

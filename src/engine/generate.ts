@@ -1,4 +1,5 @@
 import type ort from 'onnxruntime-node';
+import { deviceLoopFeeds, generateOnDevice, useDeviceLoop } from './generate-loop.js';
 import { lookupDraft } from './lookup.js';
 import type { LoadedPack } from './pack.js';
 import { type KvState, truncateKvState } from './kv.js';
@@ -28,6 +29,8 @@ export async function decoderStep(pack: LoadedPack, embeds: FloatData, count: nu
   if (form === 'fused') {
     // The graph chooses (ArgMax) and normalises only the scored rows; positions follow from the mask.
     feeds.scored_rows = int64Tensor([scored], [1]);
+    // A graph with the on-device loop (generate-loop.ts) is a plain step when the loop runs 0 times.
+    if (pack.manifest.decoder.onDeviceLoop) Object.assign(feeds, deviceLoopFeeds(0, -1));
   } else {
     const positions = new Array<number>(count);
     for (let i = 0; i < count; i++) positions[i] = kv.length + i;
@@ -98,6 +101,8 @@ export interface GenerationInput {
    * (so `count` includes them). The prefill scores them instead of generating.
    */
   given?: readonly number[];
+  /** Decode with the pack's Loop graph where it has one (true) or the step loop (false); absent: the provider's policy (generate-loop.ts). */
+  deviceLoop?: boolean;
 }
 
 /**
@@ -118,6 +123,7 @@ export async function generate(input: GenerationInput): Promise<GenerationResult
   const prefill = await decoderStep(pack, input.embeds, input.count, input.kv, input.given ? input.given.length + 1 : 1);
   const prefillMs = performance.now() - started;
   if (input.given) return givenAnswer(input.given, prefill, input.segId, eosId, prefillMs);
+  if (pack.manifest.decoder.onDeviceLoop && (input.deviceLoop ?? useDeviceLoop(pack))) return generateOnDevice(input, prefill, prefillMs, embed);
   started = performance.now();
   const ids: number[] = [];
   const fedIds: number[] = [];

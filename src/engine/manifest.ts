@@ -42,7 +42,12 @@ export const packManifestSchema = z.object({
      * engine) or `fused` (GroupQueryAttention etc., the greedy choice inside the graph).
      */
     form: z.enum(['plain', 'fused']).default('plain'),
-  }),
+    /**
+     * The fused decoder graph also holds an ONNX Loop that runs greedy decoding inside one run()
+     * (models/converter/graphs/llama-loop.ts; used per provider by src/engine/generate-loop.ts).
+     */
+    onDeviceLoop: z.boolean().default(false),
+  }).refine((d) => !d.onDeviceLoop || d.form === 'fused', { message: 'onDeviceLoop needs decoder.form "fused"', path: ['onDeviceLoop'] }),
   generation: z.object({ maxNewTokens: z.number().int().positive() }),
   graphs: z.object({
     visionEncoder: z.string().min(1),

@@ -1,0 +1,115 @@
+import type ort from 'onnxruntime-node';
+import type { GenerationInput, GenerationResult, StepResult } from './generate.js';
+import type { KvState } from './kv.js';
+import type { LoadedPack } from './pack.js';
+import { type FloatData, floatData, floatTensor, int64Tensor } from './tensors.js';
+
+/**
+ * Greedy decoding inside the decoder graph (a pack with decoder.onDeviceLoop:
+ * models/converter/graphs/llama-loop.ts). One run() feeds the last chosen id
+ * and lets the graph's ONNX Loop choose and feed the next ones, the KV cache
+ * as loop state, until EOS or the run's budget; only the ids, their hidden
+ * states and the cache after the run come back. On a GPU that removes the
+ * per-token copy of the whole cache to the host and back (onnxruntime-node
+ * 1.30's CUDA outputs always land in host memory).
+ *
+ * Results are the step loop's (generate.ts): same ids, same [SEG] hidden
+ * states (row j of generated_hidden chose generated_ids[j]), same cache and
+ * fed ids; EOS and the last token are never fed.
+ */
+
+/**
+ * Most ids one run() may choose. onnxruntime-node 1.30 cannot stop a run once
+ * started (its RunOptions has no `terminate`), so a cancelled turn stops after
+ * at most this many tokens; each run boundary copies the cache out and in once.
+ */
+export const DEVICE_LOOP_CHUNK = 64;
+
+/**
+ * Providers on which the Loop graph decodes (where a pack has it); the others
+ * run the step loop, which then feeds the same graph with max_new_tokens 0.
+ * GPU providers: every step of the step loop copies the whole cache to the
+ * host and back, which the Loop keeps on the device. CPU: measured in
+ * docs/performance.md ("Decoding inside the graph").
+ */
+const DEVICE_LOOP_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu']);
+
+/** Whether generate() should decode with the Loop graph, where the pack has one. */
+export function useDeviceLoop(pack: LoadedPack): boolean {
+  return DEVICE_LOOP_PROVIDERS.has(pack.provider);
+}
+
+/** The Loop graph's extra inputs: iterations after the step (0 = a plain step) and the id that ends them. */
+export function deviceLoopFeeds(maxNewTokens: number, eosId: number): Record<string, ort.Tensor> {
+  return { max_new_tokens: int64Tensor([maxNewTokens], [1]), eos_id: int64Tensor([eosId], [1]) };
+}
+
+/**
+ * The decoding after `prefill` (a plain step over the prompt rows), in runs of
+ * the Loop graph choosing at most `chunk` ids each, with the step loop's
+ * limits: a token is emitted, then decoding stops once `maxNewTokens` are out
+ * or the cache holds `contextLength` positions.
+ */
+export async function generateOnDevice(
+  input: GenerationInput,
+  prefill: StepResult,
+  prefillMs: number,
+  embed: (ids: readonly number[]) => Promise<FloatData>,
+  chunk = DEVICE_LOOP_CHUNK,
+): Promise<GenerationResult> {
+  const started = performance.now();
+  const { pack, segId, eosId } = input;
+  const H = pack.manifest.decoder.hidden;
+  const limit = Math.min(input.maxNewTokens, input.contextLength - prefill.kv.length + 1);
+  const ids: number[] = [];
+  const fedIds: number[] = [];
+  const segHidden: FloatData[] = [];
+  let kv = prefill.kv;
+  let decodeRuns = 0;
+  // The chosen id not fed yet, and the hidden state that chose it.
+  let pending = { token: prefill.next[0]!, hidden: prefill.hidden[0]! };
+  const emit = (token: number, hidden: () => FloatData) => {
+    ids.push(token);
+    if (token === segId) segHidden.push(hidden());
+  };
+  while (pending.token !== eosId) {
+    emit(pending.token, () => pending.hidden);
+    if (ids.length >= limit) break;
+    input.throwIfAborted();
+    // This run feeds `pending`, then its Loop feeds each id it chooses but the last.
+    const budget = Math.min(chunk, limit - ids.length);
+    const run = await loopRun(pack, await embed([pending.token]), kv, budget - 1, eosId);
+    decodeRuns++;
+    fedIds.push(pending.token);
+    kv = run.kv;
+    const last = run.ids.length - 1;
+    for (let j = 0; j < last; j++) {
+      emit(run.ids[j]!, () => run.hidden.slice(j * H, (j + 1) * H));
+      fedIds.push(run.ids[j]!);
+    }
+    pending = { token: run.ids[last]!, hidden: run.hidden.slice(last * H, (last + 1) * H) };
+  }
+  const drafts = { proposed: 0, accepted: 0 };
+  return { ids, segHidden, kv, fedIds, prefillMs, decodeMs: performance.now() - started, decodeRuns, drafts };
+}
+
+/** One run: feeds `embeds` (one row) after `kv`, then up to `iterations` Loop steps. */
+async function loopRun(pack: LoadedPack, embeds: FloatData, kv: KvState, iterations: number, eosId: number): Promise<{ ids: number[]; hidden: FloatData; kv: KvState }> {
+  const { dtype } = pack.manifest;
+  const { hidden: H, layers } = pack.manifest.decoder;
+  const total = kv.length + 1;
+  const out = await pack.sessions.decoder.run({
+    inputs_embeds: floatTensor(dtype, embeds, [1, 1, H]),
+    attention_mask: int64Tensor(new Array<number>(total).fill(1), [1, total]),
+    ...kv.tensors,
+    scored_rows: int64Tensor([1], [1]),
+    ...deviceLoopFeeds(iterations, eosId),
+  });
+  const ids = Array.from(out.generated_ids!.data as BigInt64Array, Number);
+  const tensors: Record<string, ort.Tensor> = {};
+  for (let i = 0; i < layers; i++) {
+    for (const part of ['key', 'value']) tensors[`past_key_values.${i}.${part}`] = out[`present.${i}.${part}`]!;
+  }
+  // The run fed its input row and every chosen id but the last.
+  return { ids, hidden: floatData(out.generated_hidden!), kv: { tensors, length: kv.length + ids.length } };
+}
