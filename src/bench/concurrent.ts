@@ -9,7 +9,6 @@
  * turns), so the run does not wait for dozens of answers nobody reads.
  */
 import type { RunningSurface } from '../assistant/surface.js';
-import { createLogger } from '../logger.js';
 import { type GroupSummary, summariseTurns } from './breakdown.js';
 import type { Harness, TurnRecord } from './harness.js';
 import { type LoopDelay, startLoopMonitor } from './loop.js';
@@ -52,9 +51,7 @@ export interface ConcurrentResult {
 export async function runConcurrent(harness: Harness, options: ConcurrentOptions): Promise<ConcurrentResult> {
   let web: RunningSurface | undefined;
   if (options.webPosts > 0) {
-    const { startWeb } = await import('../../adapters/web/index.js');
-    const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
-    web = await startWeb({ assistant: harness.runtime.assistant, config: harness.config, logger });
+    web = await harness.startSurface('web');
   }
   try {
     const queued = new Set<number>();

@@ -12,16 +12,27 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { OverlayFormat } from '../assistant/reply.js';
+import type { RunningSurface, SurfaceContext } from '../assistant/surface.js';
 import type { Reply } from '../assistant/types.js';
-import { type Config, loadConfig } from '../config/index.js';
+import { type Config, type SurfaceConfig, loadConfig } from '../config/index.js';
 import { cliKey, sha256Hex } from '../conversation/index.js';
 import type { ProviderName } from '../engine/pack.js';
 import type { ChatRequest, ChatResult, StageTimings } from '../engine/types.js';
-import { createLogger } from '../logger.js';
+import { type Logger, createLogger } from '../logger.js';
 import { type Runtime, createRuntime } from '../runtime.js';
+
+/**
+ * A chat surface as the bench needs it: its config section, and how to start it
+ * (the web chat, for the load test). The CLI hands in the registry
+ * (adapters/index.ts): the core imports no adapter.
+ */
+export interface BenchSurface extends SurfaceConfig {
+  start(ctx: SurfaceContext): Promise<RunningSurface>;
+}
 
 export interface HarnessSettings {
   model: string;
+  surfaces: readonly BenchSurface[];
   /** A YAML file laid over config/default.yaml, as for `serve`. */
   config?: string;
   provider?: ProviderName;
@@ -97,6 +108,8 @@ export class Harness {
     readonly runtime: Runtime,
     readonly config: Config,
     private readonly dir: string,
+    private readonly surfaces: readonly BenchSurface[],
+    private readonly logger: Logger,
   ) {
     const engine = runtime.engine;
     // Observe, don't change: the engine runs exactly as it does in `serve` (on
@@ -130,7 +143,7 @@ export class Harness {
   }
 
   static async open(settings: HarnessSettings): Promise<Harness> {
-    const loaded = loadConfig({ file: settings.config });
+    const loaded = loadConfig({ file: settings.config, surfaces: settings.surfaces });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'lisa-bench-'));
     const config: Config = {
       ...loaded,
@@ -149,7 +162,7 @@ export class Harness {
     };
     const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
     try {
-      return new Harness(await createRuntime(config, logger), config, dir);
+      return new Harness(await createRuntime(config, logger), config, dir, settings.surfaces, logger);
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
       throw error;
@@ -191,6 +204,13 @@ export class Harness {
       records.push({ turn, wallMs, queueWaitMs: (started ?? t0) - t0, chat, reply });
     }
     return records;
+  }
+
+  /** Starts a surface (the web chat, for the load test) on this runtime, as `serve` would. */
+  async startSurface(name: string): Promise<RunningSurface> {
+    const surface = this.surfaces.find((s) => s.name === name);
+    if (!surface) throw new Error(`bench: no ${name} surface among those handed in`);
+    return surface.start({ assistant: this.runtime.assistant, config: this.config, logger: this.logger });
   }
 
   async close(): Promise<void> {

@@ -5,13 +5,15 @@ import type { OverlayFormat } from '../assistant/reply.js';
 import type { ProviderName } from '../engine/pack.js';
 import { UserInputError } from '../errors.js';
 import { type ConcurrentResult, runConcurrent } from './concurrent.js';
-import { Harness } from './harness.js';
+import { type BenchSurface, Harness } from './harness.js';
 import { canMakeVariants, imageVariant } from './images.js';
 import { type MachineInfo, machineInfo } from './machine.js';
 import { type BenchImage, type ImageResult, runSequential } from './sequential.js';
 
 export interface BenchOptions {
   model: string;
+  /** The chat surfaces (the registry, from the CLI): their config sections, and the web chat for the load test. */
+  surfaces: readonly BenchSurface[];
   images: readonly string[];
   turns: number;
   runs: number;
@@ -73,6 +75,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
   const variant = (image: BenchImage) => imageVariant(image.bytes, `lisa-bot bench ${process.pid} ${copies++}`);
   const harness = await Harness.open({
     model: options.model,
+    surfaces: options.surfaces,
     config: options.config,
     provider: options.provider,
     format: options.format,

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, providerNames } from '../config/index.js';
 import { Engine } from '../engine/engine.js';
 import { decodeImage } from '../engine/image.js';
 import { decodeRle, maskUnion } from '../engine/mask.js';
@@ -41,7 +41,7 @@ export function registerAsk(program: Command): void {
     .option('--out <file>', 'write the overlay here (.png, .jpg or .webp)')
     .option('--mask-out <file>', 'write the union of all masks as an 8-bit PNG (255 inside; .png)')
     .option('--json', 'print text, segments (RLE) and timings as JSON')
-    .addOption(new Option('--provider <name>', 'execution provider to try first').choices(['cpu', 'cuda', 'tensorrt']))
+    .addOption(new Option('--provider <name>', 'execution provider to try first').choices(providerNames))
     .option('--max-pixels <n>', 'refuse images with more pixels than this', '40000000')
     .action(async (words: string[], options: AskOptions) => {
       // Before anything loads onnxruntime: a bad question or output path costs no model run.

@@ -1,5 +1,7 @@
 import { type Command, Option } from 'commander';
+import { surfaces } from '../../adapters/index.js';
 import type { OverlayFormat } from '../assistant/reply.js';
+import { providerNames } from '../config/index.js';
 import type { ProviderName } from '../engine/pack.js';
 import { UserInputError } from '../errors.js';
 import { formatReport } from '../bench/report.js';
@@ -38,7 +40,7 @@ export function registerBench(program: Command): void {
     .option('--concurrency <n>', 'then submit this many conversations at once (1: no load test)', '1')
     .option('--web-posts <n>', 'while those are queued, POST this many turns to the web API and time the 202 (default 50 with --concurrency > 1)')
     .option('--config <file>', 'YAML config laid over config/default.yaml (caches, limits, render.format)')
-    .addOption(new Option('--provider <name>', 'execution provider to try first').choices(['cpu', 'cuda', 'tensorrt']))
+    .addOption(new Option('--provider <name>', 'execution provider to try first').choices(providerNames))
     .addOption(new Option('--format <format>', 'overlay format (default: render.format of the config)').choices(['png', 'jpeg', 'webp']))
     .option('--json', 'print stable JSON (sorted keys, 0.1 ms) instead of the table')
     .action(async (options: BenchCliOptions) => {
@@ -46,6 +48,7 @@ export function registerBench(program: Command): void {
       const result = await runBench(
         {
           model: options.model,
+          surfaces,
           images: options.image,
           turns: count('turns', options.turns, 1),
           runs: count('runs', options.runs, 0),

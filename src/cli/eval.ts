@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { providerNames } from '../config/index.js';
 import type { ProviderName } from '../engine/pack.js';
 import { UserInputError } from '../errors.js';
 import { createLogger } from '../logger.js';
@@ -33,7 +34,7 @@ export function registerEval(program: Command): void {
     .option('--out <file>', 'append one JSON line per sample here; a rerun with the same file resumes')
     .option('--json', 'print the result as one JSON object')
     .option('--overlays <dir>', 'write each image with its ground truth (green; ignored: grey) and prediction (magenta)')
-    .addOption(new Option('--provider <name>', 'execution provider to try first').choices(['cpu', 'cuda', 'tensorrt']))
+    .addOption(new Option('--provider <name>', 'execution provider to try first').choices(providerNames))
     .option('--max-pixels <n>', 'skip images with more pixels than this', '40000000')
     .action(async (options: EvalCliOptions) => {
       await evalCommand(options);

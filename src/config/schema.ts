@@ -43,7 +43,7 @@ const queueUrl = () =>
     error: 'expected "" (in-process) or redis://host:port/db',
   });
 
-export const providerNames = ['cuda', 'tensorrt', 'cpu'] as const;
+export const providerNames = ['cuda', 'tensorrt', 'webgpu', 'cpu'] as const;
 export const renderFormats = ['png', 'jpeg', 'webp'] as const;
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

@@ -161,7 +161,7 @@ export class Engine implements ChatEngine {
     // Reuse the longest cached prefix; at least one position must be fed to get logits.
     const match = this.kvCache.find(units, promptPositions - 1);
     const reusedUnits = match?.units ?? 0;
-    const kv: KvState = match ? truncateKvState(match.kv, match.positions) : emptyKv(this.pack);
+    const kv: KvState = match ? await truncateKvState(this.pack, match.kv, match.positions) : emptyKv(this.pack);
     const embeds = await this.embedUnits([...units.slice(reusedUnits), ...(answer ?? [])], image.features.clipFeatures);
 
     const generation = await generate({

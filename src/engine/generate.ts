@@ -2,7 +2,7 @@ import type ort from 'onnxruntime-node';
 import { deviceLoopFeeds, generateOnDevice, useDeviceLoop } from './generate-loop.js';
 import { lookupDraft } from './lookup.js';
 import type { LoadedPack } from './pack.js';
-import { type KvState, truncateKvState } from './kv.js';
+import { type KvState, releaseKvState, truncateKvState } from './kv.js';
 import { type FloatData, allocFloat, argmax, floatData, floatTensor, int64Tensor } from './tensors.js';
 
 export interface StepResult {
@@ -163,7 +163,11 @@ export async function generate(input: GenerationInput): Promise<GenerationResult
       kept++;
     }
     // Positions after the kept ones came from a wrong guess or lie past the stop.
-    kv = truncateKvState(step.kv, kv.length + kept);
+    const keptKv = await truncateKvState(pack, step.kv, kv.length + kept);
+    // Superseded caches free their device memory now (kv.ts); nothing else holds them.
+    if (keptKv !== step.kv) releaseKvState(step.kv);
+    releaseKvState(kv);
+    kv = keptKv;
     fedIds.push(...fed.slice(0, kept));
     if (stopped) break;
     next = { token: step.next[accepted]!, hidden: step.hidden[accepted]! };
