@@ -60,7 +60,7 @@ describe.skipIf(py.skip)('converted packs match the PyTorch reference', () => {
 
   const fixtureCase = (checkpoint: string) => cases.find((c) => c.checkpoint === checkpoint)!;
   const convert = async (checkpoint: string, tower: string, dtype: string, extra: string[] = []) => {
-    const out = path.join(work, `${checkpoint}-${tower}-${dtype}`);
+    const out = path.join(work, `${checkpoint}-${tower}-${dtype}-${extra.at(-1)}`);
     const result = await cli([
       'models', 'convert', '--checkpoint', path.join(fixtures, checkpoint), '--vision-tower', path.join(fixtures, tower),
       '--out', out, '--dtype', dtype, ...extra,
@@ -87,10 +87,14 @@ describe.skipIf(py.skip)('converted packs match the PyTorch reference', () => {
     cases = (made.index as { cases: FixtureCase[] }).cases;
     // LISA-7B-v1 layout (.bin shards, bf16 + f32 storages) with the CLIP .bin; LISA-13B-llama2
     // layout (safetensors shards) with the CLIP safetensors, every graph's weights external.
-    [packs.f32, packs.f16, packs.b13] = await Promise.all([
-      convert('lisa-7b', 'clip', 'float32'),
-      convert('lisa-7b', 'clip', 'float16'),
-      convert('lisa-13b', 'clip-safetensors', 'float32', ['--external-data', 'always']),
+    // Each also with the fused decoder (GroupQueryAttention, ArgMax in the graph).
+    [packs.f32, packs.f16, packs.b13, packs.f32Fused, packs.f16Fused, packs.b13Fused] = await Promise.all([
+      convert('lisa-7b', 'clip', 'float32', ['--decoder', 'plain']),
+      convert('lisa-7b', 'clip', 'float16', ['--decoder', 'plain']),
+      convert('lisa-13b', 'clip-safetensors', 'float32', ['--external-data', 'always', '--decoder', 'plain']),
+      convert('lisa-7b', 'clip', 'float32', ['--decoder', 'fused']),
+      convert('lisa-7b', 'clip', 'float16', ['--decoder', 'fused']),
+      convert('lisa-13b', 'clip-safetensors', 'float32', ['--external-data', 'always', '--decoder', 'fused']),
     ]);
     for (const checkpoint of ['lisa-7b', 'lisa-13b']) {
       const c = fixtureCase(checkpoint);
@@ -113,6 +117,8 @@ describe.skipIf(py.skip)('converted packs match the PyTorch reference', () => {
   for (const [label, checkpoint, packKey] of [
     ['LISA-7B-v1 layout, float32', 'lisa-7b', 'f32'],
     ['LISA-13B-llama2 layout (safetensors, external data), float32', 'lisa-13b', 'b13'],
+    ['LISA-7B-v1 layout, float32, fused decoder', 'lisa-7b', 'f32Fused'],
+    ['LISA-13B-llama2 layout (safetensors, external data), float32, fused decoder', 'lisa-13b', 'b13Fused'],
   ] as const) {
     it(`${label}: the same token ids and masks as the reference, first turn and follow-up`, async () => {
       const c = fixtureCase(checkpoint);
@@ -135,14 +141,40 @@ describe.skipIf(py.skip)('converted packs match the PyTorch reference', () => {
     });
   }
 
-  it('LISA-7B-v1 layout, float16: the same token ids, masks agree on >= 99% of pixels', async () => {
-    const c = fixtureCase('lisa-7b');
-    const reference = references['lisa-7b']!;
-    const first = await ask(packs.f16!, c, c.questions[0]!);
-    expect(first.ids).toEqual(answerIds(reference.turns[0]!, reference.eos_token_id));
-    const agreement = await maskAgreement(reference, 0, first.segments);
-    expect(agreement).toBeGreaterThanOrEqual(0.99);
-    figures.push(`float16: ${first.ids.length} ids identical; masks agree on ${(100 * agreement).toFixed(3)}%`);
+  for (const [label, packKey] of [
+    ['float16', 'f16'],
+    ['float16, fused decoder', 'f16Fused'],
+  ] as const) {
+    it(`LISA-7B-v1 layout, ${label}: the same token ids, masks agree on >= 99% of pixels`, async () => {
+      const c = fixtureCase('lisa-7b');
+      const reference = references['lisa-7b']!;
+      const first = await ask(packs[packKey]!, c, c.questions[0]!);
+      expect(first.ids).toEqual(answerIds(reference.turns[0]!, reference.eos_token_id));
+      const agreement = await maskAgreement(reference, 0, first.segments);
+      expect(agreement).toBeGreaterThanOrEqual(0.99);
+      figures.push(`${label}: ${first.ids.length} ids identical; masks agree on ${(100 * agreement).toFixed(3)}%`);
+    });
+  }
+
+  it("fused decoder (float32), teacher-forced: every step's greedy id and the [SEG] hidden states as the reference", async () => {
+    const pack = await openPack(packs.f32Fused!, { providers: ['cpu'] });
+    try {
+      const reference = references['lisa-7b']!;
+      for (const turn of reference.turns) {
+        const features = (await referenceFloats(reference, turn, 'image_features')).data;
+        const { hidden, ids } = await teacherForced(pack, turn.prompt_ids, turn.generated_ids, features);
+        expect(ids).toEqual(turn.generated_ids);
+        const segHidden = await referenceFloats(reference, turn, 'seg_hidden');
+        const H = pack.manifest.decoder.hidden;
+        const ours = new Float32Array(turn.seg_steps.length * H);
+        turn.seg_steps.forEach((step, i) => ours.set(hidden[step]!, i * H));
+        const { diff, scale } = maxAbsDiff(ours, segHidden.data);
+        figures.push(`fused [SEG] hidden states: max |diff| ${diff.toExponential(2)} (reference scale ${scale.toFixed(3)})`);
+        expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(scale, 1e-6));
+      }
+    } finally {
+      await releasePack(pack);
+    }
   });
 
   describe('each graph of the float32 pack against the reference tensors', () => {

@@ -7,7 +7,7 @@
 import ort from 'onnxruntime-node';
 import { type LoadedPack } from '../../src/engine/pack.js';
 import { IMAGE_SLOT } from '../../src/engine/tokenizer.js';
-import { floatData, floatToHalf, halfToFloat, int64Tensor } from '../../src/engine/tensors.js';
+import { argmax, floatData, floatToHalf, halfToFloat, int64Tensor } from '../../src/engine/tensors.js';
 
 export function toNumbers(data: Float32Array | Uint16Array): Float32Array {
   if (data instanceof Float32Array) return data;
@@ -29,13 +29,14 @@ export const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float
  * The decoder over the whole conversation at once (prompt with the image rows,
  * then every generated token but the last): logits of the last prompt row and
  * of each generated row are the logits of each greedy step (teacher forcing).
+ * A fused decoder returns no logits: its greedy `ids` for those rows instead.
  */
 export async function teacherForced(
   pack: LoadedPack,
   promptIds: readonly number[],
   generated: readonly number[],
   imageFeatures: Float32Array,
-): Promise<{ stepLogits: Float32Array[]; hidden: Float32Array[] }> {
+): Promise<{ stepLogits: Float32Array[]; hidden: Float32Array[]; ids: number[] }> {
   const { hidden: H, vocab: V, layers, kvHeads: K, headDim: D } = pack.manifest.decoder;
   const I = pack.manifest.imageTokens;
   const dtype = pack.manifest.dtype;
@@ -55,20 +56,30 @@ export async function teacherForced(
   const feeds: Record<string, ort.Tensor> = {
     inputs_embeds: new ort.Tensor(dtype, fromNumbers(dtype, embeds), [1, T, H]),
     attention_mask: int64Tensor(new Array<number>(T).fill(1), [1, T]),
-    position_ids: int64Tensor(Array.from({ length: T }, (_, i) => i), [1, T]),
   };
+  const fused = pack.manifest.decoder.form === 'fused';
+  if (fused) feeds.scored_rows = int64Tensor([generated.length], [1]);
+  else feeds.position_ids = int64Tensor(Array.from({ length: T }, (_, i) => i), [1, T]);
   const empty = dtype === 'float32' ? new Float32Array(0) : new Uint16Array(0);
   for (let i = 0; i < layers; i++) {
     for (const part of ['key', 'value']) feeds[`past_key_values.${i}.${part}`] = new ort.Tensor(dtype, empty, [1, K, 0, D]);
+  }
+  if (fused) {
+    const out = await pack.sessions.decoder.run(feeds);
+    const last = toNumbers(floatData(out.last_hidden_state!));
+    const hidden = generated.map((_, step) => last.slice(step * H, (step + 1) * H));
+    return { stepLogits: [], hidden, ids: Array.from(out.next_ids!.data as BigInt64Array, Number) };
   }
   const out = await runGraph(pack.sessions.decoder, feeds);
   const promptRows = T - (generated.length - 1);
   const stepLogits: Float32Array[] = [];
   const hidden: Float32Array[] = [];
+  const chosen: number[] = [];
   for (let step = 0; step < generated.length; step++) {
     const row = promptRows - 1 + step;
     stepLogits.push(out.logits!.slice(row * V, (row + 1) * V));
     hidden.push(out.last_hidden_state!.slice(row * H, (row + 1) * H));
+    chosen.push(argmax(out.logits!, row * V, V));
   }
-  return { stepLogits, hidden };
+  return { stepLogits, hidden, ids: chosen };
 }
