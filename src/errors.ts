@@ -42,3 +42,29 @@ export type UserInputErrorCode =
 export function isUserInputError(error: unknown): error is UserInputError {
   return error instanceof UserInputError;
 }
+
+/**
+ * An error as it crosses to another thread: structured clone keeps a standard
+ * error's message but not a UserInputError's class or code, so every thread
+ * hop (the engine thread, the pixel workers) sends this and revives it.
+ */
+export interface WireError {
+  name: string;
+  message: string;
+  code?: string;
+  stack?: string;
+}
+
+export function errorToWire(error: unknown): WireError {
+  if (error instanceof UserInputError) return { name: error.name, message: error.message, code: error.code };
+  const e = error as Error | undefined;
+  return { name: e?.name ?? 'Error', message: e?.message ?? String(error), stack: e?.stack };
+}
+
+export function errorFromWire(wire: WireError): Error {
+  if (wire.name === 'UserInputError') return new UserInputError(wire.message, wire.code as UserInputErrorCode);
+  const revived = new Error(wire.message);
+  revived.name = wire.name;
+  if (wire.stack) revived.stack = wire.stack;
+  return revived;
+}

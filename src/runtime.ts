@@ -4,7 +4,8 @@ import { Assistant } from './assistant/assistant.js';
 import { type InferenceJob, type InferenceResult, inferenceHandler } from './assistant/inference.js';
 import type { Config } from './config/index.js';
 import { type ConversationStores, openConversationStores } from './conversation/index.js';
-import { type ChatEngine, EngineThread } from './engine/thread.js';
+import { EngineThread } from './engine/thread.js';
+import type { ChatEngine } from './engine/types.js';
 import { MANIFEST_FILE } from './engine/manifest.js';
 import { InProcessQueue, type JobQueue } from './jobs/index.js';
 import { UserInputError } from './errors.js';
@@ -55,29 +56,32 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     );
   }
   const packDir = await ensureModelPack(config, logger);
-  // The engine gets a thread of its own: graph runs would otherwise block every surface's event loop.
-  const engine = await EngineThread.open(packDir, {
-    providers: config.model.providers,
-    deviceId: config.model.deviceId,
-    cpuThreads: config.model.cpuThreads,
-    draftLength: config.model.draftLength,
-    maxImagePixels: config.limits.maxImagePixels,
-    cache: { imageBytes: config.model.cache.imageBytes, kvBytes: config.model.cache.kvBytes },
-    logger,
-  });
-  let stores: ConversationStores | undefined;
-  // This side's pool decodes images (for the engine thread and the overlay) and draws overlays;
-  // the engine thread has its own for preprocessing. One thread: with two, 8 conversations at
-  // once on the toy pack finished no sooner (4.3 vs 4.4 and 3.9 vs 4.8 turns/s on 2 cores).
+  const stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
+  let engine: EngineThread | undefined;
+  // This side's pool decodes images for overlays and draws them; the engine has its own
+  // pixel work on its own thread. One thread: with two, 8 conversations at once on the
+  // toy pack finished no sooner on 2 cores.
   const pixels = acquirePixelPool(1);
-  const decodedImages = new DecodedImages(pixels.pool, { maxPixels: config.limits.maxImagePixels, clip: engine.manifest.clip });
+  const decodedImages = new DecodedImages(pixels.pool, { maxPixels: config.limits.maxImagePixels });
   try {
-    stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
+    // The engine gets a thread of its own: graph runs would otherwise block every surface's event loop.
+    // It reads image files from the conversation store, by hash, as a worker elsewhere would.
+    const opened = await EngineThread.open(packDir, {
+      images: stores.images,
+      providers: config.model.providers,
+      deviceId: config.model.deviceId,
+      cpuThreads: config.model.cpuThreads,
+      draftLength: config.model.draftLength,
+      maxImagePixels: config.limits.maxImagePixels,
+      cache: { imageBytes: config.model.cache.imageBytes, kvBytes: config.model.cache.kvBytes },
+      logger,
+    });
+    engine = opened;
     const queue: JobQueue<InferenceJob, InferenceResult> = new InProcessQueue({
-      handler: inferenceHandler(engine, stores.images, decodedImages),
+      handler: inferenceHandler(opened),
       maxQueue: config.limits.maxQueue,
     });
-    const manifest = engine.manifest;
+    const manifest = opened.manifest;
     const contextLength = manifest.decoder.contextLength;
     // History is trimmed to leave the answer some room, not just one token.
     const answerRoom = Math.min(128, manifest.generation.maxNewTokens);
@@ -88,7 +92,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
         name: manifest.name,
         demo: manifest.demo ?? false,
         segToken: manifest.tokens.seg,
-        fits: (turns) => engine.countPromptTokens(turns) + answerRoom <= contextLength,
+        fits: (turns) => opened.countPromptTokens(turns) + answerRoom <= contextLength,
       },
       limits: config.limits,
       overlayFormat: config.render.format,
@@ -96,23 +100,22 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
       decodedImages,
       logger,
     });
-    const openStores = stores;
     return {
-      engine,
-      stores: openStores,
+      engine: opened,
+      stores,
       queue,
       assistant,
       async close() {
         await queue.close();
-        await engine.close();
-        await openStores.close();
+        await opened.close();
+        await stores.close();
         decodedImages.clear();
         await pixels.release();
       },
     };
   } catch (error) {
-    await stores?.close();
-    await engine.close();
+    await engine?.close();
+    await stores.close();
     await pixels.release();
     throw error;
   }

@@ -6,6 +6,9 @@ import { Engine } from '../src/engine/engine.js';
 import { UserInputError } from '../src/errors.js';
 import { type ToyAssistant, createToyAssistant } from './helpers/assistant.js';
 import { decodedPixels, drawShapes, encodeImage, iou, truthMask } from './helpers/toy.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 let toy: ToyAssistant;
 let photo: Buffer;
@@ -143,9 +146,9 @@ describe('follow-ups are fast', () => {
     expect(stats().kvCache.hits).toBe(kvHitsBefore + 1);
 
     // A cold engine, fed the same conversation, agrees exactly.
-    const cold = await Engine.open(toy.config.model.path, {});
+    const cold = await Engine.open(toy.config.model.path, { images: files });
     const result = await cold.chat({
-      image,
+      imageHash: files.add(image),
       turns: [{ user: 'segment the red square', assistant: first.rawText }, { user: 'now the blue one' }],
     });
     await cold.close();
@@ -158,8 +161,10 @@ describe('follow-ups are fast', () => {
     const engine = toy.runtime.engine;
     // Words no other test asks, so no other conversation's cache shares more than the image.
     const turns = [{ user: 'show me the green square please' }];
-    const first = await engine.chat({ image: photo, turns });
-    const second = await engine.chat({ image: photo, turns: [{ ...turns[0]!, assistant: first.text }, { user: 'and the red one now' }] });
+    // The engine reads the file from the conversation store, as for any turn.
+    const imageHash = await toy.runtime.stores.images.put(photo);
+    const first = await engine.chat({ imageHash, turns });
+    const second = await engine.chat({ imageHash, turns: [{ ...turns[0]!, assistant: first.text }, { user: 'and the red one now' }] });
     // Everything up to the end of the first answer came from the cache.
     expect(second.tokens.reusedFromCache).toBe(first.tokens.prompt + first.tokens.generated);
   });

@@ -18,6 +18,9 @@ import { imageVariant } from '../src/bench/images.js';
 import { photoJpeg, photoPixels } from '../src/bench/standard-images.js';
 import { percentile, stableValue } from '../src/bench/stats.js';
 import { Engine } from '../src/engine/engine.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 const run = promisify(execFile);
 const STAGES = ['imageDecode', 'clipPreprocess', 'samPreprocess', 'visionEncoder', 'prefill', 'decodeSteps', 'segProjection', 'samEncoder', 'maskDecoder', 'postprocess', 'total'];
@@ -44,16 +47,16 @@ describe('the bench pack', () => {
   it('loads under the contract, answers with a [SEG] and a mask, and follow-ups reuse the KV cache', async () => {
     const pack = path.join(dir, 'bench');
     await writeBenchPack(pack);
-    const engine = await Engine.open(pack, { draftLength: 8 });
+    const engine = await Engine.open(pack, { images: files, draftLength: 8 });
     try {
       expect(engine.manifest).toMatchObject({ name: 'bench', demo: true, decoder: { vocab: 8000, hidden: 512 } });
       const image = await photoJpeg(320, 240);
-      const first = await engine.chat({ image, turns: [{ user: 'What is in this picture?' }] });
+      const first = await engine.chat({ imageHash: files.add(image), turns: [{ user: 'What is in this picture?' }] });
       expect(first.text.split(' ').filter((w) => w === '[SEG]')).toHaveLength(1);
       expect(first.tokens.generated).toBe(BENCH_ANSWER_TOKENS);
       expect(first.segments).toHaveLength(1);
       expect(first.segments[0]!.area).toBeGreaterThan(0);
-      const second = await engine.chat({ image, turns: [{ user: 'What is in this picture?', assistant: first.text }, { user: 'And now?' }] });
+      const second = await engine.chat({ imageHash: files.add(image), turns: [{ user: 'What is in this picture?', assistant: first.text }, { user: 'And now?' }] });
       expect(second.text).toBe(first.text);
       expect(second.cache.imageEmbeddings).toBe('hit');
       // The answer re-tokenises to the ids that were generated: the whole first exchange is reused.

@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenEmbeddingCache } from '../src/engine/caches.js';
 import { Engine } from '../src/engine/engine.js';
 import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 let pack: { dir: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
@@ -16,17 +19,17 @@ describe('engine caches', () => {
   it('hit on the same image, evict the least recently used, and never exceed their byte limits', async () => {
     // Room for one image's embeddings (the toy's are ~4.6 MB) and one conversation's KV cache.
     const limits = { imageBytes: 6 * 2 ** 20, kvBytes: 32 * 2 ** 10 };
-    const engine = await Engine.open(pack.dir, { cache: limits });
+    const engine = await Engine.open(pack.dir, { images: files, cache: limits });
     try {
       const first = await image('red', 20);
       const second = await image('blue', 150);
-      const a1 = await engine.chat({ image: first, turns: [{ user: 'the red one' }] });
+      const a1 = await engine.chat({ imageHash: files.add(first), turns: [{ user: 'the red one' }] });
       expect(a1.cache.imageEmbeddings).toBe('miss');
-      const a2 = await engine.chat({ image: first, turns: [{ user: 'the red one', assistant: a1.text }, { user: 'and the blue one?' }] });
+      const a2 = await engine.chat({ imageHash: files.add(first), turns: [{ user: 'the red one', assistant: a1.text }, { user: 'and the blue one?' }] });
       expect(a2.cache.imageEmbeddings).toBe('hit');
       expect(a2.tokens.reusedFromCache).toBeGreaterThan(0);
 
-      await engine.chat({ image: second, turns: [{ user: 'the blue one' }] });
+      await engine.chat({ imageHash: files.add(second), turns: [{ user: 'the blue one' }] });
       const stats = engine.stats();
       expect(stats.imageCache.entries).toBe(1);
       expect(stats.imageCache.bytes).toBeLessThanOrEqual(limits.imageBytes);
@@ -34,7 +37,7 @@ describe('engine caches', () => {
 
       // The first image was evicted: its follow-up runs the encoders again, and of the KV cache it
       // reuses only what every conversation shares, the text before the image.
-      const again = await engine.chat({ image: first, turns: [{ user: 'the red one', assistant: a1.text }, { user: 'and the blue one?' }] });
+      const again = await engine.chat({ imageHash: files.add(first), turns: [{ user: 'the red one', assistant: a1.text }, { user: 'and the blue one?' }] });
       expect(again.cache.imageEmbeddings).toBe('miss');
       expect(again.tokens.reusedFromCache).toBeGreaterThan(0);
       expect(again.tokens.reusedFromCache).toBeLessThan(a2.tokens.reusedFromCache);
@@ -48,11 +51,11 @@ describe('engine caches', () => {
   });
 
   it('keep nothing when the limit is smaller than one entry', async () => {
-    const engine = await Engine.open(pack.dir, { cache: { imageBytes: 1024, kvBytes: 1024 } });
+    const engine = await Engine.open(pack.dir, { images: files, cache: { imageBytes: 1024, kvBytes: 1024 } });
     try {
       const file = await image('red', 20);
-      const first = await engine.chat({ image: file, turns: [{ user: 'the red one' }] });
-      const second = await engine.chat({ image: file, turns: [{ user: 'the red one', assistant: first.text }, { user: 'now?' }] });
+      const first = await engine.chat({ imageHash: files.add(file), turns: [{ user: 'the red one' }] });
+      const second = await engine.chat({ imageHash: files.add(file), turns: [{ user: 'the red one', assistant: first.text }, { user: 'now?' }] });
       expect(second.cache.imageEmbeddings).toBe('miss');
       expect(engine.stats().imageCache.bytes).toBe(0);
       expect(engine.stats().kvCache.bytes).toBe(0);
@@ -64,13 +67,13 @@ describe('engine caches', () => {
 
 describe('the KV cache across conversations', () => {
   it('keeps one conversation\'s cache when another starts on the same system prompt', async () => {
-    const engine = await Engine.open(pack.dir, {});
+    const engine = await Engine.open(pack.dir, { images: files });
     try {
       const a = await image('red', 20);
       const b = await image('blue', 150);
-      const a1 = await engine.chat({ image: a, turns: [{ user: 'the red one' }] });
-      await engine.chat({ image: b, turns: [{ user: 'the blue one' }] });
-      const a2 = await engine.chat({ image: a, turns: [{ user: 'the red one', assistant: a1.text }, { user: 'now?' }] });
+      const a1 = await engine.chat({ imageHash: files.add(a), turns: [{ user: 'the red one' }] });
+      await engine.chat({ imageHash: files.add(b), turns: [{ user: 'the blue one' }] });
+      const a2 = await engine.chat({ imageHash: files.add(a), turns: [{ user: 'the red one', assistant: a1.text }, { user: 'now?' }] });
       // Everything up to the end of A's first answer comes from A's own entry.
       expect(a2.tokens.reusedFromCache).toBe(a1.tokens.prompt + a1.tokens.generated);
     } finally {

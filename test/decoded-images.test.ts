@@ -1,10 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { inferenceHandler } from '../src/assistant/inference.js';
-import type { ImageStore } from '../src/conversation/index.js';
 import { sha256Hex } from '../src/conversation/index.js';
-import type { ChatEngine } from '../src/engine/thread.js';
-import type { ChatRequest, ChatResult } from '../src/engine/types.js';
-import { clipPixelValues } from '../src/engine/preprocess.js';
+import type { ChatEngine, ChatRequest, ChatResult } from '../src/engine/types.js';
 import { UserInputError } from '../src/errors.js';
 import { DecodedImages } from '../src/workers/decoded-images.js';
 import { type PixelPool, acquirePixelPool } from '../src/workers/pool.js';
@@ -90,21 +87,6 @@ describe('DecodedImages', () => {
     expect(decodes()).toBe(2);
   });
 
-  it("makes CLIP's pixel values with each decode, as the engine's preprocessing would", async () => {
-    const clip = { size: 224, mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711], resample: 'bicubic' } as const;
-    const images = new DecodedImages(countingPool().pool, { maxPixels: 1e6, clip: { ...clip, mean: [...clip.mean], std: [...clip.std] } });
-    for (const seed of [10, 11]) {
-      const { bytes, hash } = await photo(seed);
-      const lease = await images.acquire(hash, bytes);
-      const expected = await clipPixelValues(await decodedPixels(bytes), { ...clip, mean: [...clip.mean], std: [...clip.std] });
-      expect(lease.image.clip?.settings.size).toBe(224);
-      expect(Buffer.from(lease.image.clip!.values.buffer, lease.image.clip!.values.byteOffset, lease.image.clip!.values.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
-      // Beside the pixels, not over them.
-      expect(Buffer.from(lease.image.data).equals(Buffer.from((await decodedPixels(bytes)).data))).toBe(true);
-      lease.release();
-    }
-  });
-
   it('reports a damaged image to every reader and does not keep the failure', async () => {
     const { pool, decodes } = countingPool();
     const images = new DecodedImages(pool, { maxPixels: 1e6 });
@@ -118,53 +100,31 @@ describe('DecodedImages', () => {
   });
 });
 
-describe('the inference handler with decoded images', () => {
-  function recordingEngine(cached: Set<string>) {
+describe('the inference handler', () => {
+  it('asks the engine by image hash and returns plain data, as a worker on another host would', async () => {
     const requests: ChatRequest[] = [];
     const engine = {
-      hasImageEmbeddings: (hash: string) => cached.has(hash),
       async chat(request: ChatRequest): Promise<ChatResult> {
         requests.push(request);
         return {
-          text: 'ok',
-          ids: [],
-          segments: [],
+          text: 'Sure, [SEG].',
+          ids: [1, 2],
+          segments: [{ rle: { size: [2, 2], counts: '04' }, bbox: [0, 0, 2, 2], area: 4, score: 0.9 }],
           timings: {
-            imageDecode: 0, clipPreprocess: 0, samPreprocess: 0, visionEncoder: 0, prefill: 0, decodeSteps: 0,
+            imageDecode: 1, clipPreprocess: 0, samPreprocess: 0, visionEncoder: 0, prefill: 0, decodeSteps: 0,
             segProjection: 0, samEncoder: 0, maskDecoder: 0, postprocess: 0, total: 5,
           },
-          tokens: { prompt: 1, generated: 1, reusedFromCache: 0, decodeRuns: 1 },
+          tokens: { prompt: 1, generated: 2, reusedFromCache: 0, decodeRuns: 1 },
           cache: { imageEmbeddings: 'miss' },
           graphRuns: [],
         };
       },
     } as unknown as ChatEngine;
-    return { engine, requests };
-  }
-
-  function storeOf(files: Map<string, Uint8Array>): ImageStore {
-    return { get: async (hash: string) => files.get(hash) } as unknown as ImageStore;
-  }
-
-  it('hands the engine the pixels the overlay will use, unless the engine has the image already', async () => {
-    const { pool, decodes } = countingPool();
-    const images = new DecodedImages(pool, { maxPixels: 1e6 });
-    const { bytes, hash } = await photo(9);
-    const cached = new Set<string>();
-    const { engine, requests } = recordingEngine(cached);
-    const handle = inferenceHandler(engine, storeOf(new Map([[hash, bytes]])), images);
-    const job = { imageHash: hash, turns: [{ user: 'where is the red one?' }] };
-
-    const first = await handle(job, { signal: new AbortController().signal });
-    expect(requests[0]!.decoded?.width).toBe(96);
-    expect(first.timings.imageDecode).toBeGreaterThan(0);
-    const overlay = await images.acquire(hash, bytes);
-    expect(overlay.image).toBe(requests[0]!.decoded);
-    overlay.release();
-    expect(decodes()).toBe(1);
-
-    cached.add(hash);
-    await handle(job, { signal: new AbortController().signal });
-    expect(requests[1]!.decoded).toBeUndefined();
+    const job = { imageHash: 'a'.repeat(64), turns: [{ user: 'where is the red one?' }] };
+    const signal = new AbortController().signal;
+    const result = await inferenceHandler(engine)(JSON.parse(JSON.stringify(job)), { signal });
+    expect(requests).toEqual([{ ...job, signal }]);
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+    expect(result).toMatchObject({ text: 'Sure, [SEG].', imageEmbeddings: 'miss', segments: [{ area: 4, score: 0.9 }] });
   });
 });

@@ -6,6 +6,9 @@ import type { ChatTurn } from '../src/engine/types.js';
 import { decodeRle } from '../src/engine/mask.js';
 import { acquirePixelPool } from '../src/workers/pool.js';
 import { type RawImage, type Shape, decodedPixels, drawShapes, encodeImage, iou, makeToyPack, rawSharp, truthMask } from './helpers/toy.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 /** Six shapes, one per palette colour, laid out on a grid scaled to the image. */
 function paletteScene(width: number, height: number): Shape[] {
@@ -19,7 +22,7 @@ function paletteScene(width: number, height: number): Shape[] {
 }
 
 async function maskIou(engine: Engine, file: Uint8Array, turns: ChatTurn[], colour: ToyColourName) {
-  const result = await engine.chat({ image: file, turns });
+  const result = await engine.chat({ imageHash: files.add(file), turns });
   expect(result.text).toBe('Sure, it is [SEG].');
   expect(result.segments).toHaveLength(1);
   const truth = truthMask(await decodedPixels(file), colour);
@@ -34,7 +37,7 @@ describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtyp
     const pack = await makeToyPack(dtype);
     toyDir = pack.dir;
     cleanup = pack.cleanup;
-    engine = await Engine.open(pack.dir, {});
+    engine = await Engine.open(pack.dir, { images: files });
   });
   afterAll(async () => {
     await engine.close();
@@ -80,12 +83,12 @@ describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtyp
   });
 
   it('answers follow-ups the same with prompt-lookup drafts, in fewer decoder runs', async () => {
-    const drafting = await Engine.open(toyDir, { draftLength: 8 });
+    const drafting = await Engine.open(toyDir, { images: files, draftLength: 8 });
     try {
       const file = await encodeImage(drawShapes(400, 300, paletteScene(400, 300)), 'png');
       const turns: ChatTurn[] = [{ user: 'segment the green one' }];
       for (const next of ['and the orange one?', 'the purple one now']) {
-        const [plain, drafted] = [await engine.chat({ image: file, turns }), await drafting.chat({ image: file, turns })];
+        const [plain, drafted] = [await engine.chat({ imageHash: files.add(file), turns }), await drafting.chat({ imageHash: files.add(file), turns })];
         expect(drafted.text).toBe(plain.text);
         expect(drafted.segments.map((s) => [s.rle.counts, s.bbox])).toEqual(plain.segments.map((s) => [s.rle.counts, s.bbox]));
         if (turns.length > 1) expect(drafted.tokens.decodeRuns).toBeLessThan(plain.tokens.decodeRuns);
@@ -97,34 +100,9 @@ describe.each(['float32', 'float16'] as const)('toy pack end to end (%s)', (dtyp
     }
   });
 
-  it("uses CLIP values made with the caller's decode only when made with its settings, answering the same", async () => {
-    const file = await encodeImage(drawShapes(400, 300, paletteScene(400, 300)), 'png');
-    const turns: ChatTurn[] = [{ user: 'segment the blue one' }];
-    const pixels = acquirePixelPool();
-    const clipOnWorkers = vi.spyOn(pixels.pool, 'clip');
-    try {
-      // A new hash each time: cached embeddings would skip preprocessing altogether.
-      const plain = await engine.chat({ image: file, imageHash: 'a'.repeat(64), turns });
-      expect(clipOnWorkers).toHaveBeenCalledTimes(1);
-      const decoded = await pixels.pool.decode(file, 1e8, undefined, engine.manifest.clip);
-      const withClip = await engine.chat({ image: file, imageHash: 'b'.repeat(64), decoded, turns });
-      expect(clipOnWorkers).toHaveBeenCalledTimes(1);
-      const otherSettings = { ...decoded, clip: { ...decoded.clip!, settings: { ...decoded.clip!.settings, size: 200 } } };
-      const refused = await engine.chat({ image: file, imageHash: 'c'.repeat(64), decoded: otherSettings, turns });
-      expect(clipOnWorkers).toHaveBeenCalledTimes(2);
-      for (const result of [withClip, refused]) {
-        expect(result.text).toBe(plain.text);
-        expect(result.segments.map((s) => [s.rle.counts, s.bbox])).toEqual(plain.segments.map((s) => [s.rle.counts, s.bbox]));
-      }
-    } finally {
-      clipOnWorkers.mockRestore();
-      await pixels.release();
-    }
-  });
-
   it('answers a question naming no colour with an empty mask', async () => {
     const file = await encodeImage(drawShapes(320, 240, paletteScene(320, 240)), 'webp');
-    const result = await engine.chat({ image: file, turns: [{ user: 'what is in the picture?' }] });
+    const result = await engine.chat({ imageHash: files.add(file), turns: [{ user: 'what is in the picture?' }] });
     expect(result.text).toBe('Sure, it is [SEG].');
     expect(result.segments).toHaveLength(1);
     expect(result.segments[0]!.area).toBe(0);
@@ -139,7 +117,7 @@ describe('image formats and orientation', () => {
   beforeAll(async () => {
     const pack = await makeToyPack();
     cleanup = pack.cleanup;
-    engine = await Engine.open(pack.dir, {});
+    engine = await Engine.open(pack.dir, { images: files });
     scene = drawShapes(900, 500, paletteScene(900, 500));
   });
   afterAll(async () => {
@@ -166,7 +144,7 @@ describe('image formats and orientation', () => {
   it('applies the EXIF orientation of a JPEG', async () => {
     // Stored landscape, tagged "rotate 90° clockwise to display": the model must see it portrait.
     const file = await rawSharp(scene).jpeg().withMetadata({ orientation: 6 }).toBuffer();
-    const result = await engine.chat({ image: file, turns: [{ user: 'the yellow one' }] });
+    const result = await engine.chat({ imageHash: files.add(file), turns: [{ user: 'the yellow one' }] });
     const mask = decodeRle(result.segments[0]!.rle);
     expect([mask.width, mask.height]).toEqual([500, 900]);
     const truth = truthMask(await decodedPixels(file), 'yellow');

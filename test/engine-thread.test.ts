@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineThread } from '../src/engine/thread.js';
 import { UserInputError } from '../src/errors.js';
 import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 let pack: { dir: string; cleanup: () => Promise<void> };
 let engine: EngineThread;
@@ -9,7 +12,7 @@ let image: Buffer;
 
 beforeAll(async () => {
   pack = await makeToyPack();
-  engine = await EngineThread.open(pack.dir, {});
+  engine = await EngineThread.open(pack.dir, { images: files });
   image = await encodeImage(drawShapes(200, 150, [{ colour: 'green', kind: 'rect', x: 20, y: 30, w: 80, h: 60 }]), 'png');
 });
 afterAll(async () => {
@@ -21,7 +24,7 @@ describe('the engine on its own thread', () => {
   let greenArea = 0;
   it('answers like the engine, and counts prompts on the calling side', async () => {
     const turns = [{ user: 'the green one' }];
-    const result = await engine.chat({ image, turns });
+    const result = await engine.chat({ imageHash: files.add(image), turns });
     expect(result.text).toBe('Sure, it is [SEG].');
     expect(result.segments[0]!.bbox).toEqual([20, 30, 80, 60]);
     greenArea = result.segments[0]!.area;
@@ -31,7 +34,7 @@ describe('the engine on its own thread', () => {
   });
 
   it('passes user errors through with their code', async () => {
-    const error = await engine.chat({ image: new Uint8Array([1, 2, 3]), turns: [{ user: 'the green one' }] }).catch((e: unknown) => e);
+    const error = await engine.chat({ imageHash: files.add(new Uint8Array([1, 2, 3])), turns: [{ user: 'the green one' }] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserInputError);
     expect((error as UserInputError).code).toMatch(/^image_/);
   });
@@ -42,14 +45,14 @@ describe('the engine on its own thread', () => {
     // native completion throws into the torn-down thread: "terminate called after
     // throwing an instance of 'Napi::Error'"), which no JavaScript can catch.
     const dying = (engine as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
-    const inFlight = engine.chat({ image, turns: [{ user: 'the green one' }] });
+    const inFlight = engine.chat({ imageHash: files.add(image), turns: [{ user: 'the green one' }] });
     await dying;
     await expect(inFlight).rejects.toThrow(/model engine stopped/);
-    const next = await engine.chat({ image, turns: [{ user: 'the green one' }] });
+    const next = await engine.chat({ imageHash: files.add(image), turns: [{ user: 'the green one' }] });
     expect(next.segments[0]!.area).toBe(greenArea);
   });
 
   it('refuses a missing pack before starting a thread', async () => {
-    await expect(EngineThread.open(`${pack.dir}-missing`, {})).rejects.toMatchObject({ code: 'model_pack_missing' });
+    await expect(EngineThread.open(`${pack.dir}-missing`, { images: files })).rejects.toMatchObject({ code: 'model_pack_missing' });
   });
 });

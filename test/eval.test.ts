@@ -10,6 +10,9 @@ import { decodeRle } from '../src/engine/mask.js';
 import { groundTruth, readAnnotation } from '../src/eval/reasonseg.js';
 import { BIN, cli } from './helpers/cli.js';
 import { FIXTURE, annotationJson, jpeg, writeFixture } from './helpers/reasonseg.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 let dir: string;
 let pack: string;
@@ -54,7 +57,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
  * the ground truth, counted pixel by pixel.
  */
 async function direct(mode: 'paper' | 'chat') {
-  const engine = await Engine.open(pack);
+  const engine = await Engine.open(pack, { images: files });
   try {
     const perSample: Record<string, { intersection: number; union: number }> = {};
     for (const sample of FIXTURE) {
@@ -65,8 +68,8 @@ async function direct(mode: 'paper' | 'chat') {
       const question = sample.isSentence ? ` ${text} Please output segmentation mask.` : ` What is ${text} in this image? Please output segmentation mask.`;
       const result =
         mode === 'paper'
-          ? await engine.chat({ image, turns: [{ user: question }], answer: '[SEG].' })
-          : await engine.chat({ image, turns: [{ user: text }] });
+          ? await engine.chat({ imageHash: files.add(image), turns: [{ user: question }], answer: '[SEG].' })
+          : await engine.chat({ imageHash: files.add(image), turns: [{ user: text }] });
       const predicted = result.segments[0] ? decodeRle(result.segments[0].rle).data : new Uint8Array(truth.length);
       let intersection = 0;
       let union = 0;
@@ -115,17 +118,17 @@ describe.each(['paper', 'chat'] as const)('lisa-bot eval --mode %s on the toy fi
 
 describe('lisa-bot eval: teacher forcing in the engine', () => {
   it('reads a given answer once and masks each [SEG] in it as when generated', async () => {
-    const engine = await Engine.open(pack);
+    const engine = await Engine.open(pack, { images: files });
     try {
       const image = await readFile(path.join(data, 'a-phrase.jpg'));
-      const generated = await engine.chat({ image, turns: [{ user: 'the red box' }] });
-      const forced = await engine.chat({ image, turns: [{ user: 'the red box' }], answer: '[SEG].' });
+      const generated = await engine.chat({ imageHash: files.add(image), turns: [{ user: 'the red box' }] });
+      const forced = await engine.chat({ imageHash: files.add(image), turns: [{ user: 'the red box' }], answer: '[SEG].' });
       expect(forced.text).toBe('[SEG].');
       expect(forced.tokens.decodeRuns).toBe(0);
       expect(forced.segments.map((s) => s.rle)).toEqual(generated.segments.map((s) => s.rle));
-      const two = await engine.chat({ image, turns: [{ user: 'the red box' }], answer: 'Sure, [SEG] and [SEG].' });
+      const two = await engine.chat({ imageHash: files.add(image), turns: [{ user: 'the red box' }], answer: 'Sure, [SEG] and [SEG].' });
       expect(two.segments).toHaveLength(2);
-      const none = await engine.chat({ image, turns: [{ user: 'the red box' }], answer: 'No.' });
+      const none = await engine.chat({ imageHash: files.add(image), turns: [{ user: 'the red box' }], answer: 'No.' });
       expect(none.segments).toHaveLength(0);
     } finally {
       await engine.close();

@@ -8,6 +8,9 @@ import { emptyKv } from '../src/engine/kv.js';
 import { type LoadedPack, openPack, releasePack } from '../src/engine/pack.js';
 import { halfToFloat } from '../src/engine/tensors.js';
 import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 /**
  * A decoder that follows a script: at absolute position p the logits pick
@@ -164,14 +167,14 @@ describe('greedy generation with prompt-lookup drafts', () => {
 describe('the engine with scripted answers', () => {
   it('gives one mask per [SEG], in order, and keeps both markers in the text', async () => {
     // The prompt length is only known once tokenised: build the script for it.
-    const probe = await Engine.open(toy.dir, {});
+    const probe = await Engine.open(toy.dir, { images: files });
     const turns = [{ user: 'the red one and the blue one' }];
     const positions = probe.countPromptTokens(turns);
     await probe.close();
     const dir = await scriptedPack('engine-segs', positions, ['sure', ',', '[SEG]', 'and', '[SEG]', '.', '</s>']);
-    const scripted = await Engine.open(dir, {});
+    const scripted = await Engine.open(dir, { images: files });
     const image = await encodeImage(drawShapes(160, 120, [{ colour: 'red', kind: 'rect', x: 10, y: 10, w: 50, h: 40 }]), 'png');
-    const result = await scripted.chat({ image, turns });
+    const result = await scripted.chat({ imageHash: files.add(image), turns });
     await scripted.close();
     expect(result.text).toBe('Sure, [SEG] and [SEG].');
     expect(result.segments).toHaveLength(2);
@@ -179,13 +182,13 @@ describe('the engine with scripted answers', () => {
   });
 
   it('gives no mask, and no error, when the answer has no [SEG]', async () => {
-    const probe = await Engine.open(toy.dir, {});
+    const probe = await Engine.open(toy.dir, { images: files });
     const turns = [{ user: 'is there a cat ?' }];
     const positions = probe.countPromptTokens(turns);
     await probe.close();
-    const engine = await Engine.open(await scriptedPack('no-seg', positions, ['no', '.', '</s>']), {});
+    const engine = await Engine.open(await scriptedPack('no-seg', positions, ['no', '.', '</s>']), { images: files });
     const image = await encodeImage(drawShapes(64, 48, []), 'png');
-    const result = await engine.chat({ image, turns });
+    const result = await engine.chat({ imageHash: files.add(image), turns });
     await engine.close();
     expect(result.text).toBe('no.');
     expect(result.segments).toEqual([]);

@@ -19,6 +19,9 @@ import { createLogger } from '../src/logger.js';
 import { type ToyAssistant, createToyAssistant } from './helpers/assistant.js';
 import { BIN } from './helpers/cli.js';
 import { Client, startTestWeb } from './helpers/web.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
@@ -26,7 +29,7 @@ const root = new URL('..', import.meta.url).pathname;
 describe('engine promises (item 2)', () => {
   it('a SAM encoder failure is the turn\'s error, never an unhandled rejection', async () => {
     const toy = await createToyAssistant();
-    const engine = await Engine.open(toy.config.model.path, { providers: ['cpu'] });
+    const engine = await Engine.open(toy.config.model.path, { images: files, providers: ['cpu'] });
     const unhandled: unknown[] = [];
     const record = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', record);
@@ -40,9 +43,9 @@ describe('engine promises (item 2)', () => {
         return decode(...args);
       }) as typeof decoder.run;
       const image = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#ff0000' } }).png().toBuffer();
-      await expect(engine.chat({ image, turns: [{ user: 'segment the red thing' }] })).rejects.toThrow('SAM encoder failed');
+      await expect(engine.chat({ imageHash: files.add(image), turns: [{ user: 'segment the red thing' }] })).rejects.toThrow('SAM encoder failed');
       // The engine goes on: the next turn about the image runs (and fails the same way, as its own error).
-      await expect(engine.chat({ image, turns: [{ user: 'and again' }] })).rejects.toThrow('SAM encoder failed');
+      await expect(engine.chat({ imageHash: files.add(image), turns: [{ user: 'and again' }] })).rejects.toThrow('SAM encoder failed');
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(unhandled).toEqual([]);
     } finally {

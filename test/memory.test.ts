@@ -14,6 +14,9 @@ import { LARGE_BUFFER_BYTES, collectSoonAfter, largeBufferCollections } from '..
 import { acquirePixelPool } from '../src/workers/pool.js';
 import { type ToyAssistant, createToyAssistant } from './helpers/assistant.js';
 import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
+import { ImagesInMemory } from '../src/engine/images-in-memory.js';
+
+const files = new ImagesInMemory();
 
 let toy: ToyAssistant;
 let photo: Buffer;
@@ -39,11 +42,11 @@ describe('a finished turn holds nothing through its signal', () => {
 
   it('the engine thread removes its abort listener once the chat settles, answered or failed', async () => {
     const pack = await makeToyPack();
-    const engine = await EngineThread.open(pack.dir, {});
+    const engine = await EngineThread.open(pack.dir, { images: files });
     try {
       const lasting = new AbortController();
-      await engine.chat({ image: photo, turns: [{ user: 'the red one' }], signal: lasting.signal });
-      await expect(engine.chat({ image: photo, turns: [{ user: ' ' }], signal: lasting.signal })).rejects.toThrow();
+      await engine.chat({ imageHash: files.add(photo), turns: [{ user: 'the red one' }], signal: lasting.signal });
+      await expect(engine.chat({ imageHash: files.add(photo), turns: [{ user: ' ' }], signal: lasting.signal })).rejects.toThrow();
       expect(getEventListeners(lasting.signal, 'abort')).toHaveLength(0);
     } finally {
       await engine.close();

@@ -33,13 +33,13 @@ export interface AssistantOptions {
   overlayFormat: OverlayFormat;
   /** Where overlays are drawn: off the event loop. */
   pixels: PixelPool;
-  /** The images overlays are drawn on, decoded once (shared with an in-process engine). */
+  /** The images overlays are drawn on, decoded once per image for every overlay. */
   decodedImages: DecodedImages;
   logger: Logger;
 }
 
 /** How a user gives an image, in each surface's own terms. */
-const ATTACH_AN_IMAGE: Record<IncomingTurn['surface'], string> = {
+const ATTACH_AN_IMAGE: Readonly<Record<IncomingTurn['surface'], string>> = {
   discord: 'Attach an image (or reply to a message that has one) and ask again.',
   slack: 'Attach an image (or ask in a thread that has one) and ask again.',
   web: 'Drop or choose an image above, then ask again.',
@@ -138,8 +138,7 @@ export class Assistant implements AssistantPort {
         jobId,
         onProgress: (event) => {
           // Once the job runs, the image is decoded for the overlay while the
-          // engine works (the in-process engine reads the same pixels; a no-op
-          // when kept from the last turn or started at upload). Queued turns
+          // engine works (a no-op when kept from the last turn). Queued turns
           // wait till then: each would hold a decoded image for nothing. A
           // failure here resurfaces at drawing.
           if (event.type === 'started') this.options.decodedImages.prefetch(image.hash, image.bytes);
@@ -248,12 +247,6 @@ export class Assistant implements AssistantPort {
         }
       }
       const hash = await sha256HexAsync(bytes);
-      // When the job will start at once, decoding starts now, beside the sniff and the
-      // storing: the decode is the first thing the engine waits for. The decoder refuses
-      // whatever the sniff refuses (its failure is dropped, the sniff's reported). Not
-      // when turns are queued, as each would hold a decoded image for nothing.
-      const { queue } = this.options;
-      if (queue.size === 0 && queue.running === 0) this.options.decodedImages.prefetch(hash, bytes);
       try {
         // Sniffed from the bytes, with the pixel cap, before anything is stored or queued.
         await imageInfo(bytes, { maxPixels: limits.maxImagePixels });
@@ -274,6 +267,6 @@ export class Assistant implements AssistantPort {
       if (bytes) return { hash: session.imageHash, bytes };
       throw new UserInputError("This conversation's image has expired. Send the image again with your question.", 'no_image');
     }
-    throw new UserInputError(`There's no image to look at yet. ${ATTACH_AN_IMAGE[turn.surface]}`, 'no_image');
+    throw new UserInputError(`There's no image to look at yet. ${ATTACH_AN_IMAGE[turn.surface] ?? 'Attach an image and ask again.'}`, 'no_image');
   }
 }

@@ -1,12 +1,9 @@
-import type { ImageStore } from '../conversation/index.js';
-import type { ChatEngine } from '../engine/thread.js';
-import type { DecodedImages } from '../workers/decoded-images.js';
-import type { BoundingBox, ChatResult, ChatTurn, RleMask, StageTimings } from '../engine/types.js';
-import { UserInputError } from '../errors.js';
+import type { BoundingBox, ChatEngine, ChatResult, ChatTurn, RleMask, StageTimings } from '../engine/types.js';
 
 /**
  * An inference job: everything a worker needs, serialisable (a GPU worker on
- * another host gets it through the queue). The image travels by hash.
+ * another host gets it through the queue). The image travels by hash; the
+ * engine reads its file from the image store it was made with.
  */
 export interface InferenceJob {
   imageHash: string;
@@ -30,34 +27,13 @@ export interface InferenceResult {
 }
 
 /**
- * Runs one job on an engine; the same function serves the in-process queue and
- * workers. `decodedImages`, where the engine shares this process, hands the
- * engine the pixels the overlay will be drawn on, so the image is decoded once.
+ * Runs one job on an engine: the handler of the in-process queue, and the
+ * very one a worker on another host will run. Plain data in and out; nothing
+ * shared with whoever submitted the job.
  */
-export function inferenceHandler(engine: ChatEngine, images: ImageStore, decodedImages?: DecodedImages) {
+export function inferenceHandler(engine: ChatEngine) {
   return async (job: InferenceJob, context: { signal: AbortSignal }): Promise<InferenceResult> => {
-    const image = await images.get(job.imageHash);
-    if (!image) {
-      throw new UserInputError("The conversation's image has expired. Send the image again.", 'no_image');
-    }
-    // An engine that has the image's embeddings reads no pixels: the overlay's decode then runs beside the chat.
-    const decodeStarted = performance.now();
-    const lease = decodedImages && !engine.hasImageEmbeddings(job.imageHash) ? await decodedImages.acquire(job.imageHash, image) : undefined;
-    const decodeMs = lease ? performance.now() - decodeStarted : 0;
-    let result: ChatResult;
-    try {
-      result = await engine.chat({ image, imageHash: job.imageHash, decoded: lease?.image, turns: job.turns, signal: context.signal });
-    } finally {
-      lease?.release();
-    }
-    if (lease) {
-      // Decoded here rather than by the engine: still part of the turn's image decode,
-      // bar the CLIP values made with it (when this turn waited for them).
-      const clipMs = Math.min(decodeMs, lease.image.clip?.ms ?? 0);
-      result.timings.imageDecode += decodeMs - clipMs;
-      result.timings.clipPreprocess += clipMs;
-      result.timings.total += decodeMs;
-    }
+    const result = await engine.chat({ imageHash: job.imageHash, turns: job.turns, signal: context.signal });
     return {
       text: result.text,
       ids: result.ids,

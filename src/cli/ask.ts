@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import { loadConfig, providerNames } from '../config/index.js';
 import { Engine } from '../engine/engine.js';
+import { ImagesInMemory } from '../engine/images-in-memory.js';
 import { decodeImage } from '../engine/image.js';
 import { decodeRle, maskUnion } from '../engine/mask.js';
 import type { ProviderName } from '../engine/pack.js';
@@ -71,17 +72,19 @@ async function ask(question: string, options: AskOptions, format: OverlayFileFor
   if (!options.model) throw new UserInputError('--model is required (or use --session to go through the configured model)', 'model_pack_missing');
   if (!options.image) throw new UserInputError('--image is required (or use --session to continue a conversation that has one)', 'image_missing');
   const image = await readImage(options.image);
-  // Decoded once, before the model loads: a bad file fails fast, and the overlay reuses the pixels.
+  // Decoded here before the model loads, so a bad file fails fast; the overlay is drawn on these pixels.
   const decoded = await decodeImage(image, { maxPixels });
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+  const files = new ImagesInMemory();
   const engine = await Engine.open(options.model, {
+    images: files,
     providers: options.provider ? [options.provider, 'cpu'] : ['cpu'],
     maxImagePixels: maxPixels,
     logger,
   });
   noteProvider(options.provider, engine.provider);
   try {
-    const result = await engine.chat({ image, decoded, turns: [{ user: question }] });
+    const result = await engine.chat({ imageHash: files.add(image), turns: [{ user: question }] });
     const seg = engine.manifest.tokens.seg;
     if (options.out) {
       const colours = chooseSegmentColours(decoded, result.segments);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type ort from 'onnxruntime-node';
 import { UserInputError } from '../errors.js';
 import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit, TokenEmbeddingCache } from './caches.js';
@@ -10,21 +9,17 @@ import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack
 import { maskSummariesFromLowRes } from './postprocess.js';
 import { buildPrompt } from './prompt.js';
 import { type FloatData, allocFloat, copyFloats, floatTensor } from './tensors.js';
-import type { ChatEngine } from './thread.js';
 import { IMAGE_SLOT } from './tokenizer.js';
-import type { ChatRequest, ChatResult, ChatTurn, GraphRun, Segment, StageTimings } from './types.js';
+import type { ChatEngine, ChatRequest, ChatResult, ChatTurn, EngineStats, GraphRun, ImageSource, Segment, StageTimings } from './types.js';
 
 export interface EngineOptions extends PackOptions {
+  /** Where the engine reads an image's file when a chat names it by hash and its embeddings are not cached. */
+  images: ImageSource;
   /** Images over this many pixels are refused before decoding. */
   maxImagePixels?: number;
   cache?: { imageBytes?: number; kvBytes?: number };
   /** Most prompt-lookup draft tokens checked per decoder run (lookup.ts); 0 turns drafting off. */
   draftLength?: number;
-}
-
-export interface EngineStats {
-  imageCache: { entries: number; bytes: number; hits: number; misses: number };
-  kvCache: { entries: number; bytes: number; hits: number; misses: number };
 }
 
 const LOW_RES = 256;
@@ -70,7 +65,7 @@ export class Engine implements ChatEngine {
     }
   }
 
-  static async open(packDir: string, options: EngineOptions = {}): Promise<Engine> {
+  static async open(packDir: string, options: EngineOptions): Promise<Engine> {
     const pack = await openPack(packDir, options);
     options.logger?.info({ pack: pack.manifest.name, provider: pack.provider, dtype: pack.manifest.dtype }, 'model pack loaded');
     return new Engine(pack, options, acquirePixelPool());
@@ -102,22 +97,8 @@ export class Engine implements ChatEngine {
     return this.positions(this.pack.tokenizer.encodePrompt(buildPrompt(this.manifest, turns)));
   }
 
-  /** True when this image's embeddings are cached: a chat about it will not read its pixels. */
-  hasImageEmbeddings(hash: string): boolean {
-    return this.imageCache.has(hash);
-  }
-
-  /** Hashes of the images whose embeddings are cached. */
-  cachedImages(): string[] {
-    return this.imageCache.keys();
-  }
-
-  /**
-   * Settles only once nothing reads `request.decoded` any more, even when the
-   * chat fails early: the caller may then reuse that memory for another image.
-   */
   chat(request: ChatRequest): Promise<ChatResult> {
-    const run = this.queue.then(() => this.run(request)).finally(() => this.encoders.pixelReads);
+    const run = this.queue.then(() => this.run(request));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -154,14 +135,14 @@ export class Engine implements ChatEngine {
       );
     }
 
-    const hash = request.imageHash ?? createHash('sha256').update(request.image).digest('hex');
-    const image = await this.imageEmbeddings(hash, request, timings);
+    const hash = request.imageHash;
+    const image = await this.imageEmbeddings(hash, timings);
     const units: SequenceUnit[] = ids.map((id) => (id === IMAGE_SLOT ? (`image:${hash}` as const) : id));
 
     // Reuse the longest cached prefix; at least one position must be fed to get logits.
     const match = this.kvCache.find(units, promptPositions - 1);
     const reusedUnits = match?.units ?? 0;
-    const kv: KvState = match ? await truncateKvState(this.pack, match.kv, match.positions) : emptyKv(this.pack);
+    const kv: KvState = match ? truncateKvState(match.kv, match.positions) : emptyKv(this.pack);
     const embeds = await this.embedUnits([...units.slice(reusedUnits), ...(answer ?? [])], image.features.clipFeatures);
 
     const generation = await generate({
@@ -213,11 +194,13 @@ export class Engine implements ChatEngine {
     return { prompt: full.slice(0, shared), answer: full.slice(shared) };
   }
 
-  /** The image's embeddings: cached, or through both encoders (encoders.ts), cached once SAM's are done. */
-  private async imageEmbeddings(hash: string, request: ChatRequest, timings: StageTimings) {
+  /** The image's embeddings: cached, or its file through both encoders (encoders.ts), cached once SAM's are done. */
+  private async imageEmbeddings(hash: string, timings: StageTimings) {
     const cached = this.imageCache.get(hash);
     if (cached) return { hit: true, features: cached, sam: Promise.resolve(cached.samEmbeddings) };
-    const { features, sam } = await this.encoders.encode(request, timings);
+    const file = await this.options.images.get(hash);
+    if (!file) throw new UserInputError("The conversation's image has expired. Send the image again.", 'no_image');
+    const { features, sam } = await this.encoders.encode(file, timings);
     const samDone = sam.then((embeddings) => {
       features.samEmbeddings = embeddings;
       this.imageCache.set(hash, features);

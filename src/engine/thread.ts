@@ -1,62 +1,26 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { UserInputError, type UserInputErrorCode } from '../errors.js';
-import type { EngineOptions, EngineStats } from './engine.js';
+import { errorFromWire, errorToWire } from '../errors.js';
+import type { EngineOptions } from './engine.js';
 import { type PackManifest, loadManifest } from './manifest.js';
 import type { ProviderName } from './pack.js';
 import { buildPrompt } from './prompt.js';
-import type { HostRequest, SerialisedError, ThreadInit } from './thread-host.js';
+import type { FromEngine, ThreadInit, ToEngine } from './protocol.js';
 import { IMAGE_SLOT, LisaTokenizer } from './tokenizer.js';
-import type { ChatRequest, ChatResult, ChatTurn } from './types.js';
-import { scratchSharedBuffer, withSharedBytes } from '../workers/scratch.js';
+import type { ChatEngine, ChatRequest, ChatResult, ChatTurn, EngineStats, ImageSource } from './types.js';
 
-/** What the rest of lisa-bot needs of an engine, wherever it runs. */
-export interface ChatEngine {
-  readonly manifest: PackManifest;
-  readonly provider: ProviderName;
-  /**
-   * Settles once nothing reads `request.decoded` any more (its memory may then
-   * hold another image), even when the chat fails.
-   */
-  chat(request: ChatRequest): Promise<ChatResult>;
-  /** True when a chat about this image would not read its pixels (its embeddings are cached), as of the last finished chat. */
-  hasImageEmbeddings(hash: string): boolean;
-  /** Prompt length in decoder positions (image rows included). */
-  countPromptTokens(turns: readonly ChatTurn[]): number;
-  /** As of the last finished chat. */
-  stats(): EngineStats;
-  close(): Promise<void>;
-}
+type Ready = Extract<FromEngine, { type: 'ready' }>;
 
-type HostMessage =
-  | { type: 'ready'; manifest: PackManifest; provider: ProviderName; stats: EngineStats }
-  | { type: 'failed'; error: SerialisedError }
-  | { type: 'result'; id: number; result: ChatResult; stats: EngineStats; cachedImages: string[] }
-  | { type: 'error'; id: number; error: SerialisedError; stats: EngineStats; cachedImages: string[] };
-
-function revive(error: SerialisedError): Error {
-  if (error.name === 'UserInputError') return new UserInputError(error.message, error.code as UserInputErrorCode);
-  const revived = new Error(error.message);
-  revived.name = error.name;
-  if (error.stack) revived.stack = error.stack;
-  return revived;
-}
-
-/**
- * The engine on a thread of its own (see thread-host.ts): the same API as
- * Engine, with the event loop of this thread free while graphs run. Prompt
- * lengths are counted here, with the pack's tokenizer, without a round trip.
- */
 /** Starts an engine thread and waits until its pack is loaded (or refused). */
-async function spawn(init: ThreadInit): Promise<{ worker: Worker; ready: Extract<HostMessage, { type: 'ready' }> }> {
+async function spawn(init: ThreadInit): Promise<{ worker: Worker; ready: Ready }> {
   // A worker's default 4 MiB stack is half the main thread's: onnxruntime's first session
   // scans the command line on it and overflows at half the length (command-line.ts).
   const worker = new Worker(new URL('./thread-entry.js', import.meta.url), { workerData: init, resourceLimits: { stackSizeMb: 16 } });
   try {
-    const ready = await new Promise<Extract<HostMessage, { type: 'ready' }>>((resolve, reject) => {
-      worker.once('message', (message: HostMessage) => {
+    const ready = await new Promise<Ready>((resolve, reject) => {
+      worker.once('message', (message: FromEngine) => {
         if (message.type === 'ready') resolve(message);
-        else if (message.type === 'failed') reject(revive(message.error));
+        else if (message.type === 'failed') reject(errorFromWire(message.error));
         else reject(new Error(`unexpected first message from the engine thread: ${message.type}`));
       });
       worker.once('error', reject);
@@ -80,7 +44,6 @@ export class EngineThread implements ChatEngine {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: ChatResult) => void; reject: (e: Error) => void }>();
   private latestStats: EngineStats;
-  private cachedImages = new Set<string>();
   private worker: Worker;
   /** Set while the current thread is dead; the next chat replaces it. */
   private restarting: Promise<void> | undefined;
@@ -94,6 +57,7 @@ export class EngineThread implements ChatEngine {
     private readonly tokenizer: LisaTokenizer,
     stats: EngineStats,
     private readonly init: ThreadInit,
+    private readonly images: ImageSource,
     private readonly logger: Logger | undefined,
   ) {
     this.latestStats = stats;
@@ -101,19 +65,19 @@ export class EngineThread implements ChatEngine {
     this.attach(worker);
   }
 
-  static async open(packDir: string, options: EngineOptions = {}): Promise<EngineThread> {
-    const { logger, ...rest } = options;
+  static async open(packDir: string, options: EngineOptions): Promise<EngineThread> {
+    const { logger, images, ...rest } = options;
     // Read here too: a missing or broken pack fails fast, and prompts are counted on this side.
     const manifest = await loadManifest(packDir);
     const tokenizer = await LisaTokenizer.load(packDir, manifest);
     const init: ThreadInit = { packDir, options: rest, logLevel: logger?.level ?? 'info' };
     const { worker, ready } = await spawn(init);
     logger?.info({ pack: ready.manifest.name, provider: ready.provider, dtype: ready.manifest.dtype }, 'model pack loaded on the engine thread');
-    return new EngineThread(worker, ready.manifest, ready.provider, tokenizer, ready.stats, init, logger);
+    return new EngineThread(worker, ready.manifest, ready.provider, tokenizer, ready.stats, init, images, logger);
   }
 
   private attach(worker: Worker): void {
-    worker.on('message', (message: HostMessage) => this.receive(message));
+    worker.on('message', (message: FromEngine) => this.receive(worker, message));
     worker.on('error', (error) => this.fail(worker, error));
     worker.on('exit', (code) => {
       if (!this.closing) this.fail(worker, new Error(`the engine thread exited (code ${code})`));
@@ -129,10 +93,6 @@ export class EngineThread implements ChatEngine {
     return this.latestStats;
   }
 
-  hasImageEmbeddings(hash: string): boolean {
-    return this.cachedImages.has(hash);
-  }
-
   async chat(request: ChatRequest): Promise<ChatResult> {
     if (this.closing) throw new Error('The model engine is shutting down.');
     if (this.dead) {
@@ -140,46 +100,59 @@ export class EngineThread implements ChatEngine {
       await this.restarting;
     }
     const id = this.nextId++;
-    const { signal, decoded, image, ...rest } = request;
-    // Pixels in shared memory cross without a copy; any others are cheaper decoded again over there than cloned.
-    const shared = decoded?.data.buffer instanceof SharedArrayBuffer ? decoded : undefined;
+    const { signal, ...rest } = request;
     const worker = this.worker;
-    // The file too (read over there only to decode it when needed): the chat settles
-    // only once the thread has answered, so its memory is not reused before.
-    return withSharedBytes(this.files, image, (file) => {
-      // The listener goes when the chat settles: its closure sees `shared`, so one left
-      // on a signal that outlives the chat kept the turn's pixels alive with it.
-      const abort = () => worker.postMessage({ type: 'abort', id } satisfies HostRequest);
-      return new Promise<ChatResult>((resolve, reject) => {
-        this.pending.set(id, { resolve, reject });
-        worker.postMessage({ type: 'chat', id, request: { ...rest, image: file, decoded: shared } } satisfies HostRequest);
-        signal?.addEventListener('abort', abort, { once: true });
-      }).finally(() => signal?.removeEventListener('abort', abort));
-    });
+    // The listener goes when the chat settles: one left on a signal that outlives the chat keeps its closure alive.
+    const abort = () => worker.postMessage({ type: 'abort', id } satisfies ToEngine);
+    return new Promise<ChatResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ type: 'chat', id, request: rest } satisfies ToEngine);
+      signal?.addEventListener('abort', abort, { once: true });
+    }).finally(() => signal?.removeEventListener('abort', abort));
   }
 
-  /** Image files on their way to the engine thread (see withSharedBytes). */
-  private readonly files = scratchSharedBuffer();
+  /**
+   * Answers the engine thread's request for an image file. The bytes cross in
+   * shared memory: one copy here, none on arrival (a posted Uint8Array is
+   * copied on both sides) and none again to the engine's decoder thread.
+   */
+  private async sendImage(worker: Worker, id: number, hash: string): Promise<void> {
+    let answer: ToEngine;
+    try {
+      const bytes = await this.images.get(hash);
+      let shared: Uint8Array | undefined;
+      if (bytes) {
+        shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+        shared.set(bytes);
+      }
+      answer = { type: 'image', id, bytes: shared };
+    } catch (error) {
+      answer = { type: 'image', id, error: errorToWire(error) };
+    }
+    worker.postMessage(answer);
+  }
 
   private async restart(): Promise<void> {
     this.logger?.warn('restarting the engine thread');
     const { worker, ready } = await spawn(this.init);
     this.worker = worker;
     this.latestStats = ready.stats;
-    this.cachedImages = new Set();
     this.attach(worker);
     this.dead = false;
   }
 
-  private receive(message: HostMessage): void {
+  private receive(worker: Worker, message: FromEngine): void {
+    if (message.type === 'image') {
+      void this.sendImage(worker, message.id, message.hash);
+      return;
+    }
     if (message.type !== 'result' && message.type !== 'error') return;
     this.latestStats = message.stats;
-    this.cachedImages = new Set(message.cachedImages);
     const waiter = this.pending.get(message.id);
     if (!waiter) return;
     this.pending.delete(message.id);
     if (message.type === 'error') {
-      waiter.reject(revive(message.error));
+      waiter.reject(errorFromWire(message.error));
       return;
     }
     waiter.resolve(message.result);
@@ -188,7 +161,6 @@ export class EngineThread implements ChatEngine {
   private fail(worker: Worker, error: Error): void {
     if (worker !== this.worker || this.dead) return;
     this.dead = true;
-    this.cachedImages = new Set();
     const failure = new Error(`The model engine stopped (${error.message}); the next question starts it again.`);
     this.logger?.error({ err: error }, 'engine thread failed');
     for (const waiter of this.pending.values()) waiter.reject(failure);
@@ -206,7 +178,7 @@ export class EngineThread implements ChatEngine {
       return;
     }
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.postMessage({ type: 'close' } satisfies HostRequest);
+    worker.postMessage({ type: 'close' } satisfies ToEngine);
     const timeout = setTimeout(() => void worker.terminate(), 10_000);
     await exited;
     clearTimeout(timeout);

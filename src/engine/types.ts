@@ -1,17 +1,26 @@
-/** The engine's public types: what every caller of LISA sees. */
+/**
+ * The engine's port and public types: what every caller of LISA sees. The
+ * boundary is one way: a request names its image by hash, the engine reads
+ * the bytes from the ImageSource it was made with and owns everything from
+ * there (decoding, preprocessing, its caches). Requests and results are plain
+ * data, so the same call works in this thread, on the engine thread, or on a
+ * worker elsewhere.
+ */
 
 import type { PackManifest } from './manifest.js';
+import type { ProviderName } from './pack.js';
 
 /** An 8-bit RGB image, row-major, 3 bytes per pixel, EXIF orientation applied. */
 export interface DecodedImage {
   data: Uint8Array;
   width: number;
   height: number;
-  /**
-   * CLIP's pixel values for this image, when they were made beside the decode
-   * (see tasks.ts), with the settings they were made with and what they took.
-   */
-  clip?: { settings: PackManifest['clip']; values: Float32Array; ms: number };
+}
+
+/** Encoded image files by sha256 hex, given to an engine when it is made (the conversation store's images, in lisa-bot serve). */
+export interface ImageSource {
+  /** The file's bytes, or undefined when it is unknown or expired. */
+  get(hash: string): Promise<Uint8Array | undefined>;
 }
 
 /** A binary mask at the original image size: `data[y * width + x]` is 0 or 1. */
@@ -47,12 +56,8 @@ export interface ChatTurn {
 }
 
 export interface ChatRequest {
-  /** The encoded image file (JPEG, PNG, WebP, GIF, TIFF, AVIF). */
-  image: Uint8Array;
-  /** sha256 hex of `image`, when the caller already knows it (saves hashing). */
-  imageHash?: string;
-  /** `image` already decoded by the caller (who needs the pixels for the overlay anyway). */
-  decoded?: DecodedImage;
+  /** sha256 hex of the encoded image file (JPEG, PNG, WebP, GIF, TIFF, AVIF), read from the engine's ImageSource when needed. */
+  imageHash: string;
   /** Oldest first; every turn but the last carries its answer. */
   turns: ChatTurn[];
   /**
@@ -80,8 +85,6 @@ export interface StageTimings {
   total: number;
 }
 
-export type StageName = keyof StageTimings;
-
 export interface ChatResult {
   /** The decoded answer; every `[SEG]` token appears as the pack's seg token text. */
   text: string;
@@ -105,4 +108,21 @@ export interface GraphRun {
   graph: string;
   startMs: number;
   endMs: number;
+}
+
+export interface EngineStats {
+  imageCache: { entries: number; bytes: number; hits: number; misses: number };
+  kvCache: { entries: number; bytes: number; hits: number; misses: number };
+}
+
+/** What the rest of lisa-bot needs of an engine, wherever it runs (Engine in this thread, EngineThread on its own). */
+export interface ChatEngine {
+  readonly manifest: PackManifest;
+  readonly provider: ProviderName;
+  chat(request: ChatRequest): Promise<ChatResult>;
+  /** Prompt length in decoder positions (image rows included). */
+  countPromptTokens(turns: readonly ChatTurn[]): number;
+  /** As of the last finished chat. */
+  stats(): EngineStats;
+  close(): Promise<void>;
 }

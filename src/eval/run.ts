@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Engine } from '../engine/engine.js';
+import { ImagesInMemory } from '../engine/images-in-memory.js';
 import { decodeImage } from '../engine/image.js';
 import { loadManifest } from '../engine/manifest.js';
 import { decodeRle } from '../engine/mask.js';
@@ -150,8 +151,12 @@ async function loadSample(sample: Sample, maxPixels: number): Promise<SampleInpu
   return { bytes, decoded, truth, text: annotation.text, question: paperQuestion(annotation) };
 }
 
+/** The sample being scored: the engine reads its file from here by hash. */
+const files = new ImagesInMemory();
+
 async function openEngine(options: EvalOptions): Promise<Engine> {
   return Engine.open(options.model, {
+    images: files,
     providers: options.provider ? [options.provider, 'cpu'] : ['cpu'],
     maxImagePixels: options.maxPixels,
     logger: options.logger,
@@ -161,10 +166,14 @@ async function openEngine(options: EvalOptions): Promise<Engine> {
 async function scoreOne(engine: Engine, sample: Sample, input: SampleInput, options: EvalOptions): Promise<ResultLine> {
   const started = performance.now();
   const { width, height } = input.decoded;
-  const result =
-    options.mode === 'paper'
-      ? await engine.chat({ image: input.bytes, decoded: input.decoded, turns: [{ user: input.question }], answer: PAPER_ANSWER })
-      : await engine.chat({ image: input.bytes, decoded: input.decoded, turns: [{ user: input.text }] });
+  const imageHash = files.add(input.bytes);
+  const result = await engine
+    .chat(
+      options.mode === 'paper'
+        ? { imageHash, turns: [{ user: input.question }], answer: PAPER_ANSWER }
+        : { imageHash, turns: [{ user: input.text }] },
+    )
+    .finally(() => files.delete(imageHash));
   // The first [SEG]'s mask counts; an answer without one predicts nothing.
   const first = result.segments[0];
   const prediction = first ? decodeRle(first.rle).data : new Uint8Array(width * height);

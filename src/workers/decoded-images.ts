@@ -1,14 +1,11 @@
 /**
- * Decoded images by content hash, in shared memory, so that a turn decodes its
- * image once: the engine thread preprocesses the same pixels the overlay is
- * later drawn on (each read them without a copy). Decoding the same JPEG twice,
- * once per side, cost a 1080p first turn ~14 ms of CPU at the moment its
- * preprocessing competed for the same two cores.
+ * Decoded images by content hash, in shared memory (the pixel worker that
+ * draws an overlay reads them without a copy), so that the overlays of a
+ * conversation's turns decode its image once.
  *
  * Pixels are leased: a buffer is recycled for another image only when nobody
  * holds it, so a late reader can never see another image's pixels.
  */
-import type { PackManifest } from '../engine/manifest.js';
 import type { DecodedImage } from '../engine/types.js';
 import type { PixelPool } from './pool.js';
 import { LARGE_BUFFER_BYTES, collectSoonAfter } from './memory.js';
@@ -23,16 +20,13 @@ export interface DecodedImageLease {
 export interface DecodedImagesOptions {
   /** Images over this many pixels are refused before decoding (limits.maxImagePixels). */
   maxPixels: number;
-  /** The model's CLIP settings: its pixel values are made with each decode (see tasks.ts). */
-  clip?: PackManifest['clip'];
 }
 
 /**
  * Of the images nobody holds, only the most recent is kept (whatever its size:
- * it is the likeliest next one). Keeping more saves little, since where the
- * engine has an image's embeddings its overlay's decode runs beside the chat,
- * and each kept image is one less recycled buffer: decoding into fresh memory
- * took a 1080p decode from 14 to 35-75 ms.
+ * it is the likeliest next one). Keeping more saves little, since an overlay's
+ * decode runs beside the chat, and each kept image is one less recycled
+ * buffer: decoding into fresh memory is several times slower.
  */
 const KEEP_MS = 10 * 60_000; // then even that one goes: an idle server holds no pixels
 /**
@@ -110,7 +104,7 @@ export class DecodedImages {
       this.touch();
       return existing;
     }
-    const entry: Entry = { hash, users: 0, pixels: this.pool.decode(bytes, this.options.maxPixels, this.spare.take(0), this.options.clip) };
+    const entry: Entry = { hash, users: 0, pixels: this.pool.decode(bytes, this.options.maxPixels, this.spare.take(0)) };
     entry.pixels.then(
       (image) => {
         entry.image = image;

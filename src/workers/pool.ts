@@ -16,9 +16,9 @@ import { UserInputError, type UserInputErrorCode } from '../errors.js';
 export class PixelPool {
   constructor(private readonly piscina: Piscina) {}
 
-  /** Pixels in shared memory: `into`'s when it is large enough (see tasks.ts); with `clip`, CLIP's pixel values too. */
-  async decode(bytes: Uint8Array, maxPixels: number, into?: SharedArrayBuffer, clip?: PackManifest['clip']): Promise<DecodedImage> {
-    return withSharedBytes(this.files, bytes, async (file) => unwrap(await this.piscina.run({ bytes: file, maxPixels, into, clip }, { name: 'decode' })));
+  /** Pixels in shared memory: `into`'s when it is large enough (see tasks.ts). */
+  async decode(bytes: Uint8Array, maxPixels: number, into?: SharedArrayBuffer): Promise<DecodedImage> {
+    return withSharedBytes(this.files, bytes, async (file) => unwrap(await this.piscina.run({ bytes: file, maxPixels, into }, { name: 'decode' })));
   }
 
   /** Image files on their way to the decoder (see withSharedBytes). */

@@ -48,52 +48,25 @@ function moving<T>(value: T, transfer: ArrayBufferLike[]): T {
 /**
  * Decoded pixels live in shared memory: the CLIP and SAM tasks read them on
  * other threads without a copy each. `into`, when large enough, is used
- * instead of a new buffer (the engine hands back the last turn's: fresh
+ * instead of a new buffer (the caller hands back the last image's: fresh
  * memory costs page faults, see scratch.ts); the result's buffer is whichever
  * was used.
  */
-export function decode(input: {
-  bytes: Uint8Array;
-  maxPixels: number;
-  into?: SharedArrayBuffer;
-  clip?: PackManifest['clip'];
-}): Promise<DecodedImage | UserErrorValue> {
+export function decode(input: { bytes: Uint8Array; maxPixels: number; into?: SharedArrayBuffer }): Promise<DecodedImage | UserErrorValue> {
   return guarded(async () => {
-    const shared = await decodeToShared(input.bytes, input.maxPixels, input.into, input.clip);
-    // sharp's output (6 MB for a 1080p photo) is garbage now, but V8 frees such
-    // native buffers only at its next collection, many decodes later; until then
-    // every decode writes fresh memory, ~1500 page faults (~23 ms of a 35 ms
-    // decode on the CI VM). A young-generation collection (~0.5 ms) frees it now,
-    // and the allocator hands the same memory to the next decode.
+    const image = await decodeImage(input.bytes, { maxPixels: input.maxPixels });
+    const size = image.data.byteLength;
+    const memory = input.into && input.into.byteLength >= size ? input.into : new SharedArrayBuffer(size);
+    const shared: DecodedImage = { width: image.width, height: image.height, data: new Uint8Array(memory, 0, size) };
+    shared.data.set(image.data);
+    // sharp's output is garbage now, but V8 frees such native buffers only at
+    // its next collection, many decodes later; until then every decode writes
+    // fresh memory, a page fault per 4 KiB. A young-generation collection
+    // frees it now, and the allocator hands the same memory to the next decode.
     gc({ type: 'minor' });
     collectSoonAfter(shared.data.byteLength);
     return shared;
   });
-}
-
-/**
- * With `clip`, CLIP's pixel values are made here too, from the pixels just
- * decoded (still in this core's cache), into the same memory after them: the
- * LLM's path starts with them, and made on the engine's workers they cost a
- * 1080p turn two more thread hops and ~10 ms of wall time for ~4 ms of work,
- * while the engine thread, idle, waited.
- */
-async function decodeToShared(bytes: Uint8Array, maxPixels: number, into: SharedArrayBuffer | undefined, clip?: PackManifest['clip']): Promise<DecodedImage> {
-  const image = await decodeImage(bytes, { maxPixels });
-  const size = image.data.byteLength;
-  const clipAt = Math.ceil(size / 4) * 4;
-  const clipFloats = clip ? 3 * clip.size * clip.size : 0;
-  const total = clipAt + clipFloats * 4;
-  const memory = into && into.byteLength >= total ? into : new SharedArrayBuffer(total);
-  const decoded: DecodedImage = { width: image.width, height: image.height, data: new Uint8Array(memory, 0, size) };
-  if (clip) {
-    const started = performance.now();
-    const values = new Float32Array(memory, clipAt, clipFloats);
-    clipPixelRows(image, clip, values, 0, clip.size);
-    decoded.clip = { settings: clip, values, ms: performance.now() - started };
-  }
-  decoded.data.set(image.data);
-  return decoded;
 }
 
 /** Rows [from, to) of CLIP's pixel values, written into `out` (shared memory). */
