@@ -6,7 +6,7 @@
  */
 import { UserInputError } from '../errors.js';
 import type { ImageEmbeddings } from './caches.js';
-import type { LoadedPack } from './pack.js';
+import { type LoadedPack, runGraph } from './pack.js';
 import { samResizeShape } from './preprocess.js';
 import { floatData, floatTensor } from './tensors.js';
 import type { StageTimings } from './types.js';
@@ -28,7 +28,7 @@ export class ImageEncoders {
 
   /** CLIP features (with samEmbeddings still empty), and SAM's embeddings to come. */
   async encode(file: Uint8Array, timings: StageTimings): Promise<{ features: ImageEmbeddings; sam: Promise<Float32Array> }> {
-    const { manifest, sessions } = this.pack;
+    const { manifest } = this.pack;
     const pool = this.pool;
     const started = performance.now();
     const decoded = await pool.decode(file, this.maxImagePixels, this.decodedPixels.take(0));
@@ -55,7 +55,7 @@ export class ImageEncoders {
       .then(async (pixels) => {
         timings.samPreprocess = performance.now() - preprocessStart;
         const samStarted = performance.now();
-        const out = await sessions.samImageEncoder.run({
+        const out = await runGraph(this.pack, 'samImageEncoder', {
           pixel_values: floatTensor('float32', pixels, [1, 3, manifest.sam.size, manifest.sam.size]),
         });
         timings.samEncoder = performance.now() - samStarted;
@@ -67,7 +67,7 @@ export class ImageEncoders {
     const clipInput = await clipPixels;
     timings.clipPreprocess = performance.now() - preprocessStart;
     const visionStarted = performance.now();
-    const vision = await sessions.visionEncoder.run({
+    const vision = await runGraph(this.pack, 'visionEncoder', {
       pixel_values: floatTensor('float32', clipInput, [1, 3, manifest.clip.size, manifest.clip.size]),
     });
     timings.visionEncoder = performance.now() - visionStarted;

@@ -5,7 +5,7 @@ import { embedTokens, generate } from './generate.js';
 import { type KvState, emptyKv, truncateKvState } from './kv.js';
 import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
 import { ImageEncoders } from './encoders.js';
-import { type LoadedPack, type PackOptions, openPack, releasePack } from './pack.js';
+import { type LoadedPack, type PackOptions, openPack, releasePack, runGraph } from './pack.js';
 import { maskSummariesFromLowRes } from './postprocess.js';
 import { buildPrompt } from './prompt.js';
 import { type FloatData, allocFloat, copyFloats, floatTensor } from './tensors.js';
@@ -52,17 +52,7 @@ export class Engine implements ChatEngine {
     this.kvCache = new KvCache(options.cache?.kvBytes ?? 256 * 2 ** 20, pack.manifest.imageTokens);
     this.encoders = new ImageEncoders(pack, pixels.pool, options.maxImagePixels ?? 40_000_000);
     this.tokenEmbeddings = new TokenEmbeddingCache((ids) => embedTokens(pack, ids), pack.manifest.decoder.hidden, pack.manifest.dtype);
-    for (const [graph, session] of Object.entries(pack.sessions)) {
-      const run = session.run.bind(session);
-      session.run = (async (...args: Parameters<typeof run>) => {
-        const startMs = performance.now() - this.chatStart;
-        try {
-          return await run(...args);
-        } finally {
-          this.graphRuns.push({ graph, startMs, endMs: performance.now() - this.chatStart });
-        }
-      }) as typeof session.run;
-    }
+    pack.onGraphRun = ({ graph, start, end }) => this.graphRuns.push({ graph, startMs: start - this.chatStart, endMs: end - this.chatStart });
   }
 
   static async open(packDir: string, options: EngineOptions): Promise<Engine> {
@@ -142,7 +132,7 @@ export class Engine implements ChatEngine {
     // Reuse the longest cached prefix; at least one position must be fed to get logits.
     const match = this.kvCache.find(units, promptPositions - 1);
     const reusedUnits = match?.units ?? 0;
-    const kv: KvState = match ? truncateKvState(match.kv, match.positions) : emptyKv(this.pack);
+    const kv: KvState = match ? await truncateKvState(this.pack, match.kv, match.positions) : emptyKv(this.pack);
     const embeds = await this.embedUnits([...units.slice(reusedUnits), ...(answer ?? [])], image.features.clipFeatures);
 
     const generation = await generate({
@@ -248,10 +238,10 @@ export class Engine implements ChatEngine {
     let started = performance.now();
     const hiddenRows = allocFloat(manifest.dtype, n * H);
     segHidden.forEach((h, i) => copyFloats(hiddenRows, i * H, h, 0, H));
-    const projected = await this.pack.sessions.segProjection.run({ seg_hidden: floatTensor(manifest.dtype, hiddenRows, [n, H]) });
+    const projected = await runGraph(this.pack, 'segProjection', { seg_hidden: floatTensor(manifest.dtype, hiddenRows, [n, H]) });
     timings.segProjection = performance.now() - started;
     started = performance.now();
-    const decoded = await this.pack.sessions.samMaskDecoder.run({
+    const decoded = await runGraph(this.pack, 'samMaskDecoder', {
       image_embeddings: floatTensor('float32', samEmbeddings, [1, 256, 64, 64]),
       seg_embeddings: projected.seg_embeddings as ort.Tensor,
     });

@@ -1,7 +1,7 @@
 import type ort from 'onnxruntime-node';
 import { deviceLoopFeeds, generateOnDevice, useDeviceLoop } from './generate-loop.js';
 import { lookupDraft } from './lookup.js';
-import type { LoadedPack } from './pack.js';
+import { type LoadedPack, runGraph } from './pack.js';
 import { type KvState, releaseKvState, truncateKvState } from './kv.js';
 import { type FloatData, allocFloat, argmax, floatData, floatTensor, int64Tensor } from './tensors.js';
 
@@ -36,7 +36,7 @@ export async function decoderStep(pack: LoadedPack, embeds: FloatData, count: nu
     for (let i = 0; i < count; i++) positions[i] = kv.length + i;
     feeds.position_ids = int64Tensor(positions, [1, count]);
   }
-  const out = await pack.sessions.decoder.run(feeds);
+  const out = await runGraph(pack, 'decoder', feeds);
   const hiddenAll = floatData(out.last_hidden_state!);
   const tensors: Record<string, ort.Tensor> = {};
   for (let i = 0; i < layers; i++) {
@@ -58,7 +58,7 @@ export async function decoderStep(pack: LoadedPack, embeds: FloatData, count: nu
 /** Token embeddings for `ids`, as rows of the pack's dtype. */
 export async function embedTokens(pack: LoadedPack, ids: readonly number[]): Promise<FloatData> {
   if (ids.length === 0) return allocFloat(pack.manifest.dtype, 0);
-  const out = await pack.sessions.embedTokens.run({ input_ids: int64Tensor(ids, [1, ids.length]) });
+  const out = await runGraph(pack, 'embedTokens', { input_ids: int64Tensor(ids, [1, ids.length]) });
   return floatData(out.inputs_embeds!);
 }
 

@@ -23,6 +23,29 @@ export interface LoadedPack {
   sessions: Record<GraphName, ort.InferenceSession>;
   /** The execution provider the sessions actually use. */
   provider: ProviderName;
+  /** Told of every run made through runGraph (the engine lists each chat's runs with it). */
+  onGraphRun?: (run: GraphRunTiming) => void;
+}
+
+/** One graph run: when it started and ended, in performance.now() milliseconds. */
+export interface GraphRunTiming {
+  graph: GraphName;
+  start: number;
+  end: number;
+}
+
+/** Runs one of the pack's graphs: the one place where graph runs are timed. */
+export async function runGraph(
+  pack: LoadedPack,
+  graph: GraphName,
+  feeds: ort.InferenceSession.FeedsType,
+): Promise<ort.InferenceSession.ReturnType> {
+  const start = performance.now();
+  try {
+    return await pack.sessions[graph].run(feeds);
+  } finally {
+    pack.onGraphRun?.({ graph, start, end: performance.now() });
+  }
 }
 
 const GRAPH_ORDER: GraphName[] = ['visionEncoder', 'embedTokens', 'decoder', 'segProjection', 'samImageEncoder', 'samMaskDecoder'];
