@@ -3,31 +3,37 @@ import { prettyFactory } from 'pino-pretty';
 
 /**
  * The one logger factory. Tokens must never reach a log line, whatever object
- * a caller passes: pino redacts these paths at any of the first two levels.
+ * a caller passes: pino redacts these keys at any of the first three levels.
+ * The core's names are here; each chat surface adds its own (its secrets'
+ * variables, its SDK's option names: adapters/index.ts `secretKeys`), handed
+ * in as `redact` by whoever starts the surfaces.
  */
-const SECRET_KEYS = [
-  'token', 'botToken', 'appToken', 'signingSecret', 'authorization', 'Authorization', 'password', 'secret', 'secrets',
-  'DISCORD_TOKEN', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET',
-];
-const REDACT_PATHS = [
-  ...SECRET_KEYS,
-  ...SECRET_KEYS.map((k) => `*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.*.${k}`),
-  'req.headers.authorization',
-  'headers.authorization',
-  'config.headers.Authorization',
-];
+const CORE_SECRET_KEYS = ['token', 'authorization', 'Authorization', 'password', 'secret', 'secrets'];
+const CORE_PATHS = ['req.headers.authorization', 'headers.authorization', 'config.headers.Authorization'];
+
+function redactPaths(extra: readonly string[]): string[] {
+  const keys = [...new Set([...CORE_SECRET_KEYS, ...extra])];
+  return [...keys, ...keys.map((k) => `*.${k}`), ...keys.map((k) => `*.*.${k}`), ...CORE_PATHS];
+}
 
 export type { Logger };
 
-export function createLogger(options: { level?: string; name?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export interface LoggerOptions {
+  level?: string;
+  name?: string;
+  destination?: NodeJS.WritableStream;
+  /** Key names to redact on top of the core's (a surface's secrets). */
+  redact?: readonly string[];
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
   // stderr: stdout belongs to command output (answers, --json).
   const target = options.destination ?? process.stderr;
   return pino(
     {
       name: options.name ?? 'lisa-bot',
       level: options.level ?? process.env.LOG_LEVEL ?? 'info',
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: { paths: redactPaths(options.redact ?? []), censor: '[redacted]' },
     },
     (readable(target) ? prettyLines(target) : target) as pino.DestinationStream,
   );

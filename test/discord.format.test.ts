@@ -1,6 +1,6 @@
 /** Splitting answers into Discord messages (2000 characters each). */
 import { describe, expect, it } from 'vitest';
-import { splitMessage } from '../adapters/discord/format.js';
+import { splitMessage } from '../adapters/discord/outgoing.js';
 
 describe('splitMessage', () => {
   it('keeps a short text whole', () => {

@@ -1,6 +1,6 @@
 /** `lisa-bot discord register`: the commands and the invite URL, against the fake Discord's REST API. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOT_PERMISSIONS, discordInviteUrl, registerDiscordCommands } from '../adapters/discord/index.js';
+import { BOT_PERMISSIONS, discordInviteUrl, registerDiscordCommands } from '../adapters/discord/register.js';
 import { FakeDiscord } from './fakes/discord/server.js';
 
 describe('registerDiscordCommands', () => {

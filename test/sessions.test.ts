@@ -7,17 +7,14 @@ import {
   type Session,
   type StoredTurn,
   cliKey,
+  conversationKey,
   createImageStore,
   createSessionStore,
-  discordKey,
   imageContext,
   openConversationStores,
   openKvBackend,
-  parseKey,
   sha256Hex,
-  slackKey,
   trimHistory,
-  webKey,
 } from '../src/conversation/index.js';
 import { UserInputError } from '../src/errors.js';
 import { type RedisServer, redisAvailability, startRedis } from './helpers/redis.js';
@@ -36,20 +33,19 @@ function turn(user: string, imageHash = 'a'.repeat(64)): StoredTurn {
 }
 
 describe('conversation keys', () => {
-  it('builds one key per surface and parses it back', () => {
-    expect(discordKey('123', '456')).toBe('discord:123:456');
-    expect(slackKey('T1', 'C2', '1712345678.123456')).toBe('slack:T1:C2:1712345678.123456');
-    expect(webKey('abc_DEF-1')).toBe('web:abc_DEF-1');
+  it('names the surface, then its parts in order', () => {
+    expect(conversationKey('slack', { teamId: 'T1', channelId: 'C2', threadTs: '1712345678.123456' })).toBe('slack:T1:C2:1712345678.123456');
     expect(cliKey('demo')).toBe('cli:demo');
-    expect(parseKey('slack:T1:C2:1712345678.123456')).toEqual({ surface: 'slack', parts: ['T1', 'C2', '1712345678.123456'] });
-    expect(parseKey('discord:1')).toBeUndefined();
   });
 
   it('refuses empty parts and separators that would make two conversations collide', () => {
-    expect(() => discordKey('', '1')).toThrow(/channelId/);
-    expect(() => discordKey('1:2', '3')).toThrow(RangeError);
-    expect(() => slackKey('T', 'C:x', '1.2')).toThrow(/channelId/);
-    expect(() => webKey('a b')).toThrow(RangeError);
+    expect(() => conversationKey('discord', { channelId: '', rootMessageId: '1' })).toThrow(/channelId/);
+    // Else discord:1:2 + 3 and discord:1 + 2:3 would be one conversation.
+    expect(() => conversationKey('discord', { channelId: '1:2', rootMessageId: '3' })).toThrow(RangeError);
+    expect(() => conversationKey('slack', { teamId: 'T', channelId: 'C:x', threadTs: '1.2' })).toThrow(/channelId/);
+    expect(() => conversationKey('web', { sessionId: 'a b' })).toThrow(RangeError);
+    expect(() => conversationKey('we:b', { sessionId: 'a' })).toThrow(/surface/);
+    expect(() => conversationKey('web', {})).toThrow(RangeError);
     expect(() => cliKey('x'.repeat(101))).toThrow(RangeError);
   });
 });
@@ -102,7 +98,7 @@ function storeSuite(name: string, url: () => string, options: { nativeExpiry: bo
     it('appends, gets and resets a session', async () => {
       const stores = await openConversationStores(url(), { idleMinutes: IDLE_MINUTES });
       try {
-        const key = discordKey('10', '20');
+        const key = conversationKey('discord', { channelId: '10', rootMessageId: '20' });
         expect(await stores.sessions.get(key)).toBeUndefined();
         await stores.sessions.appendTurn(key, turn('first'));
         const after = await stores.sessions.appendTurn(key, turn('second', 'b'.repeat(64)));
@@ -121,7 +117,7 @@ function storeSuite(name: string, url: () => string, options: { nativeExpiry: bo
     it('loses no turn when appends to one key race', async () => {
       const stores = await openConversationStores(url(), { idleMinutes: IDLE_MINUTES });
       try {
-        const key = webKey('race');
+        const key = conversationKey('web', { sessionId: 'race' });
         await Promise.all(Array.from({ length: 20 }, (_, i) => stores.sessions.appendTurn(key, turn(`q${i}`))));
         const users = (await stores.sessions.get(key))?.turns.map((t) => t.user);
         expect(users).toEqual(Array.from({ length: 20 }, (_, i) => `q${i}`));
@@ -131,7 +127,7 @@ function storeSuite(name: string, url: () => string, options: { nativeExpiry: bo
     });
 
     it('keeps conversations across a restart', async () => {
-      const key = slackKey('T1', 'C1', '1.2');
+      const key = conversationKey('slack', { teamId: 'T1', channelId: 'C1', threadTs: '1.2' });
       const first = await createSessionStore(url(), { idleMinutes: IDLE_MINUTES });
       await first.appendTurn(key, turn('before restart'));
       await first.close();

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AssistantPort, HandleOptions, IncomingTurn } from '../src/assistant/types.js';
+import { surfaces } from '../adapters/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { createLogger } from '../src/logger.js';
 import { type Runtime, createRuntime } from '../src/runtime.js';
@@ -23,6 +24,7 @@ beforeAll(async () => {
   const pack = await makeToyPack();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'lisa-slack-e2e-'));
   const config = loadConfig({
+    surfaces,
     env: {
       LISABOT_MODEL_PATH: pack.dir,
       LISABOT_MODEL_PROVIDERS: '["cpu"]',

@@ -4,7 +4,8 @@
  */
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { slackCredentials, startSlack } from '../adapters/slack/index.js';
+import { slackCredentials, startSlack } from '../adapters/slack/start.js';
+import { surfaces } from '../adapters/index.js';
 import { type Config, loadConfig } from '../src/config/index.js';
 import { createLogger } from '../src/logger.js';
 import { FakeAssistant } from './fakes/slack/assistant.js';
@@ -63,7 +64,7 @@ describe('slack: start-up', () => {
   const base = async (): Promise<{ fake: FakeSlack; config: Config }> => {
     const fake = await FakeSlack.start();
     cleanups.push(() => fake.close());
-    return { fake, config: loadConfig({ env: slackEnv(fake) }) };
+    return { fake, config: loadConfig({ surfaces, env: slackEnv(fake) }) };
   };
 
   it('names the variable a mode is missing', async () => {
@@ -88,7 +89,7 @@ describe('slack: Socket Mode', () => {
     const fake = await FakeSlack.start();
     const socket = new FakeSocketMode(fake);
     cleanups.push(() => fake.close(), () => socket.close());
-    const config = loadConfig({ env: { ...slackEnv(fake, { LISABOT_SLACK_MODE: 'socket' }), SLACK_SIGNING_SECRET: '', SLACK_APP_TOKEN: fake.appToken } });
+    const config = loadConfig({ surfaces, env: { ...slackEnv(fake, { LISABOT_SLACK_MODE: 'socket' }), SLACK_SIGNING_SECRET: '', SLACK_APP_TOKEN: fake.appToken } });
     const assistant = new FakeAssistant();
     const surface = await startSlack({ assistant, config, logger: quiet() });
     cleanups.push(() => surface.stop());

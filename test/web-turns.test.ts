@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TurnStore, type TurnView } from '../adapters/web/turns.js';
+import { TurnStore, type TurnView } from '../adapters/web/progress.js';
 import type { Reply } from '../src/assistant/types.js';
 
 function reply(overlayBytes: number): Reply {

@@ -1,5 +1,5 @@
 /**
- * Which conversation a Discord message belongs to. The rules (README "Discord"):
+ * Which conversation a Discord message belongs to. The rules (docs/discord.md):
  *
  * - A mention that replies to nothing starts a conversation keyed by the
  *   channel and that message: `discord:<channel>:<message>`. So does a mention
@@ -21,8 +21,8 @@
  */
 import { type APIMessage, InteractionType, MessageReferenceType, Routes } from 'discord.js';
 import type { REST } from 'discord.js';
+import { conversationKey } from '../../src/conversation/keys.js';
 import type { Logger } from '../../src/logger.js';
-import { discordKey } from '../../src/conversation/keys.js';
 import { errorFields } from './log.js';
 
 /** Replies followed back before giving up (a new conversation starts then). */
@@ -43,6 +43,11 @@ export interface Place {
   channelId: string;
   /** DMs: messages that reply to nothing use the channel's conversation. */
   dm: boolean;
+}
+
+/** A Discord conversation: the channel and the message that started the reply chain. */
+function discordKey(channelId: string, rootMessageId: string): string {
+  return conversationKey('discord', { channelId, rootMessageId });
 }
 
 export function channelKey(channelId: string): string {

@@ -2,7 +2,7 @@ import type { Client } from 'discord.js';
 import type { AssistantPort } from '../../src/assistant/types.js';
 import type { Config } from '../../src/config/index.js';
 import type { Logger } from '../../src/logger.js';
-import type { ConversationResolver } from './conversations.js';
+import type { ConversationResolver } from './conversation.js';
 import type { TurnRunner } from './run.js';
 
 /** What every handler of the Discord surface gets. */

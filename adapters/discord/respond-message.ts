@@ -7,7 +7,7 @@
 import type { Message, MessageCreateOptions } from 'discord.js';
 import type { ProgressEvent, Reply } from '../../src/assistant/types.js';
 import type { Logger } from '../../src/logger.js';
-import { DEFAULT_UPLOAD_LIMIT, type OutgoingMessage, formatReply, formatText } from './format.js';
+import { DEFAULT_UPLOAD_LIMIT, type OutgoingMessage, formatReply, formatText } from './outgoing.js';
 import { StatusLine, Typing } from './progress.js';
 import type { Responder } from './run.js';
 

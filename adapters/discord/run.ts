@@ -6,8 +6,8 @@
 import type { AssistantPort, IncomingTurn, ProgressEvent, Reply } from '../../src/assistant/types.js';
 import { isUserInputError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
-import type { ConversationResolver } from './conversations.js';
-import { GENERIC_ERROR, RESTARTING } from './format.js';
+import type { ConversationResolver } from './conversation.js';
+import { GENERIC_ERROR, RESTARTING } from './outgoing.js';
 import { errorFields } from './log.js';
 
 /** How long a job's answer is remembered as posted (the job id is the platform's request id). */

@@ -1,25 +1,23 @@
 /**
- * The Discord surface (discord.js v14): on when DISCORD_TOKEN is set. REST goes
- * to `discord.apiUrl` (Discord, a REST proxy, or a local fake in tests) and the
- * gateway URL follows from its GET /gateway/bot. Translation only: every turn
- * goes to the assistant (AssistantPort), every answer comes back from it.
+ * The Discord surface (discord.js v14) connected: REST goes to `discord.apiUrl`
+ * (Discord, a REST proxy, or a local fake in tests) and the gateway URL follows
+ * from its GET /gateway/bot; events are routed to the listeners. Translation
+ * only: every turn goes to the assistant (AssistantPort), every answer comes
+ * back from it. Loaded by the registry entry (index.ts) only when switched on.
  */
 import { once } from 'node:events';
 import { Client, Events, GatewayIntentBits, type Interaction, type Message, Partials } from 'discord.js';
 import type { RunningSurface, SurfaceContext } from '../../src/assistant/surface.js';
 import { UserInputError } from '../../src/errors.js';
 import { CONTEXT_COMMAND, MODAL_PREFIX, SEGMENT_COMMAND } from './commands.js';
-import { ContextMenu } from './context-menu.js';
-import { ConversationResolver } from './conversations.js';
+import { ContextMenu } from './listeners/context-menu.js';
+import { ConversationResolver } from './conversation.js';
 import type { DiscordDeps } from './deps.js';
-import { onMessageCreate } from './mention.js';
+import { onMessageCreate } from './listeners/mention.js';
 import { createTurnRunner } from './run.js';
 import { discordInviteUrl } from './register.js';
-import { onSegmentCommand } from './segment.js';
+import { onSegmentCommand } from './listeners/segment.js';
 import { errorFields } from './log.js';
-
-export { registerDiscordCommands, discordInviteUrl, BOT_PERMISSIONS } from './register.js';
-export type { RegisterOptions, RegisterResult } from './register.js';
 
 /** How long `stop` lets turns in flight wind down (cancelled) before disconnecting. */
 const STOP_GRACE_MS = 5_000;

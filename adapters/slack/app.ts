@@ -6,7 +6,8 @@ import { App, HTTPReceiver, LogLevel, webApi, type Logger as BoltLogger } from '
 import { inspect } from 'node:util';
 import type { SurfaceContext } from '../../src/assistant/surface.js';
 import type { Logger } from '../../src/logger.js';
-import { ChannelImages, type SlackDeps } from './deps.js';
+import { ChannelImages } from './conversation.js';
+import type { SlackDeps } from './deps.js';
 import { registerCommand } from './listeners/command.js';
 import { registerMention } from './listeners/mention.js';
 import { registerThreadReplies } from './listeners/thread.js';

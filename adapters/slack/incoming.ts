@@ -1,10 +1,11 @@
 /**
- * Slack messages -> IncomingTurns. A thread is a conversation:
- * `slack:<team>:<channel>:<thread parent ts>`.
+ * Slack messages -> IncomingTurns: the question as plain text, the user, and
+ * the message's image files (files.ts) as references the assistant downloads
+ * with the bot token.
  */
 import type { webApi } from '@slack/bolt';
 import type { ImageRef, IncomingTurn } from '../../src/assistant/types.js';
-import { slackKey } from '../../src/conversation/keys.js';
+import { threadKey, threadOf } from './conversation.js';
 import type { SlackDeps } from './deps.js';
 import { type SlackFile, completeFiles, fetchMessageFiles, imageRefFromFile, orderFiles } from './files.js';
 import { plainText } from './text.js';
@@ -22,15 +23,6 @@ export interface ThreadMessage {
   text: string;
   /** Undefined when the event carried no `files` field (then the message is fetched). */
   files?: SlackFile[];
-}
-
-/** Where the answer goes: the thread of the message, or the thread it is in. */
-export function threadOf(message: ThreadMessage): string {
-  return message.threadTs ?? message.ts;
-}
-
-export function threadKey(message: ThreadMessage): string {
-  return slackKey(message.teamId, message.channel, threadOf(message));
 }
 
 /** The job id of a message: a redelivery, or the app_mention and message events of one message, map onto one job. */

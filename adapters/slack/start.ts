@@ -1,9 +1,10 @@
 /**
- * The Slack surface: on when SLACK_BOT_TOKEN is set. Socket Mode with
- * SLACK_APP_TOKEN by default (`slack.mode: socket`, no public URL needed);
- * HTTP mode with SLACK_SIGNING_SECRET (`slack.mode: http`) on `slack.port`,
- * Bolt's `/slack/events` path, where Bolt verifies every request's signature
- * and timestamp. The Web API base is `slack.apiUrl`.
+ * The Slack surface connected: Socket Mode with SLACK_APP_TOKEN by default
+ * (`slack.mode: socket`, no public URL needed); HTTP mode with
+ * SLACK_SIGNING_SECRET (`slack.mode: http`) on `slack.port`, Bolt's
+ * `/slack/events` path, where Bolt verifies every request's signature and
+ * timestamp. The Web API base is `slack.apiUrl`. Loaded by the registry entry
+ * (index.ts) only when switched on.
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -14,9 +15,6 @@ import { UserInputError } from '../../src/errors.js';
 import { type SlackCredentials, type SlackIdentity, createSlackApp, toBoltLogger, webClientOptions } from './app.js';
 import { slackError } from './files.js';
 
-export { SLASH_COMMAND } from './app.js';
-export { channelKey } from './deps.js';
-
 export interface SlackSurface extends RunningSurface {
   /** Resolves when every event received so far has been fully handled (for tests). */
   idle(): Promise<void>;
@@ -26,10 +24,6 @@ export interface SlackSurface extends RunningSurface {
 
 /** How long stop() waits for answers in progress before it gives up on them. */
 const STOP_GRACE_MS = 30_000;
-
-export function isSlackEnabled(config: Config): boolean {
-  return Boolean(config.secrets.SLACK_BOT_TOKEN);
-}
 
 /** The tokens `slack.mode` needs, or a start-up error that names the missing environment variable. */
 export function slackCredentials(config: Config): SlackCredentials {

@@ -6,11 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SurfaceContext } from '../../src/assistant/surface.js';
-import type { IncomingTurn, PastTurn } from '../../src/assistant/types.js';
-import { webKey } from '../../src/conversation/keys.js';
-import { HttpError, ensureSession, existingSession, publicError, readJsonBody, requireMediaType, sendJson } from './http.js';
-import { parseTurnUpload, type TurnUpload } from './multipart.js';
-import { type PublicReply, type TurnStore, type TurnView, isFinal } from './turns.js';
+import { ensureSession, existingSession, webKey } from './conversation.js';
+import { HttpError, publicError, readJsonBody, requireMediaType, sendJson } from './http.js';
+import { type TurnUpload, parseTurnUpload, webTurn } from './incoming.js';
+import { pastUrl, publicPastTurn } from './outgoing.js';
+import { type TurnStore, type TurnView, isFinal } from './progress.js';
 
 const MAX_JSON_BYTES = 16 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -21,30 +21,6 @@ function notFound(): HttpError {
     'not_found',
     'No such turn here: it belongs to another browser session, is no longer kept, or was lost when the server restarted.',
   );
-}
-
-/** A stored turn as the page shows it: its question, the image it brought (when new) and its answer. */
-export interface PublicPastTurn {
-  question: string;
-  imageUrl?: string;
-  reply: PublicReply;
-}
-
-function pastUrl(turn: PastTurn, which: 'thumbnail' | 'overlay'): string {
-  // `at` tells apart the turns that share an index across new conversations, so a cached image is never another's.
-  return `/api/conversation/turns/${turn.index}/${which}?at=${turn.at}`;
-}
-
-function publicPastTurn(turn: PastTurn): PublicPastTurn {
-  return {
-    question: turn.question,
-    imageUrl: turn.newImage ? pastUrl(turn, 'thumbnail') : undefined,
-    reply: {
-      text: turn.text,
-      segments: turn.segments.map(({ index, colour: { hex, emoji, name }, bbox, area, empty }) => ({ index, colour: { hex, emoji, name }, bbox, area, empty })),
-      overlayUrl: turn.segments.length > 0 ? pastUrl(turn, 'overlay') : undefined,
-    },
-  };
 }
 
 export class WebApi {
@@ -177,14 +153,7 @@ export class WebApi {
         this.turns.create(turnId, sessionId, controller);
         resolve();
       };
-      const turn: IncomingTurn = {
-        surface: 'web',
-        conversationKey: webKey(sessionId),
-        user: { id: sessionId },
-        text: upload.question,
-        images: upload.image ? [{ kind: 'bytes', data: upload.image.data, name: upload.image.name }] : [],
-        requestId: turnId,
-      };
+      const turn = webTurn(sessionId, turnId, upload);
       Promise.resolve()
         .then(() =>
           assistant.handle(turn, {

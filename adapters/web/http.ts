@@ -1,9 +1,9 @@
 /**
  * Small HTTP helpers for the web chat: errors with a status, JSON responses,
- * the security headers every response carries, the session cookie, request
- * checks (origin, content type) and a capped JSON body reader.
+ * the security headers every response carries, request checks (origin,
+ * content type) and a capped JSON body reader. The session cookie is in
+ * conversation.ts.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type UserInputErrorCode, isUserInputError } from '../../src/errors.js';
 
@@ -92,35 +92,6 @@ export function publicError(error: unknown): PublicError & { status: number } {
   if (error instanceof HttpError) return { status: error.status, code: error.code, message: error.message };
   if (isUserInputError(error)) return { status: STATUS_BY_CODE[error.code] ?? 400, code: error.code, message: error.message };
   return { status: 500, code: 'internal', message: INTERNAL_MESSAGE };
-}
-
-// ---- the session cookie ----------------------------------------------------
-
-export const SESSION_COOKIE = 'lisa_session';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function readCookie(req: IncomingMessage, name: string): string | undefined {
-  for (const pair of (req.headers.cookie ?? '').split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-/** The browser's session id, when it sent a well-formed one. */
-export function existingSession(req: IncomingMessage): string | undefined {
-  const value = readCookie(req, SESSION_COOKIE);
-  return value !== undefined && UUID.test(value) ? value : undefined;
-}
-
-/** The browser's session id; a new one (with its Set-Cookie) when it has none. */
-export function ensureSession(req: IncomingMessage, res: ServerResponse): string {
-  const existing = existingSession(req);
-  if (existing) return existing;
-  const id = randomUUID();
-  // No Max-Age: the session ends with the browser; the conversation itself expires on the server.
-  res.setHeader('Set-Cookie', `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax`);
-  return id;
 }
 
 // ---- request checks --------------------------------------------------------

@@ -1,11 +1,14 @@
 /**
- * The upload of one turn: a multipart form with a `question` text field and
- * at most one `image` file, read into memory with hard caps. A refused upload
- * leaves nothing behind: the bytes read so far are dropped with the request.
+ * From the page to the assistant: the upload of one turn, a multipart form
+ * with a `question` text field and at most one `image` file, read into memory
+ * with hard caps, then the IncomingTurn. A refused upload leaves nothing
+ * behind: the bytes read so far are dropped with the request.
  */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { questionTooLong } from '../../src/assistant/limits.js';
+import type { IncomingTurn } from '../../src/assistant/types.js';
+import { webKey } from './conversation.js';
 import { HttpError, formatBytes, requireMediaType } from './http.js';
 
 export interface UploadLimits {
@@ -151,4 +154,16 @@ export function parseTurnUpload(req: IncomingMessage, limits: UploadLimits): Pro
     });
     req.pipe(parser);
   });
+}
+
+/** The turn of an accepted upload; the browser session is the user and the conversation. */
+export function webTurn(sessionId: string, turnId: string, upload: TurnUpload): IncomingTurn {
+  return {
+    surface: 'web',
+    conversationKey: webKey(sessionId),
+    user: { id: sessionId },
+    text: upload.question,
+    images: upload.image ? [{ kind: 'bytes', data: upload.image.data, name: upload.image.name }] : [],
+    requestId: turnId,
+  };
 }

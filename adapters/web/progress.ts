@@ -1,29 +1,15 @@
 /**
- * The web chat's recent turns, in memory: state (queued / working / done /
- * error), the reply as the page shows it, and the overlay bytes. Bounded by
- * count, age and overlay bytes; each turn belongs to the browser session that
- * asked it. Listeners (the SSE streams) hear every change.
+ * Progress on the web: the chat's recent turns, in memory, as the page polls
+ * and streams them: state (queued with its position / working / done /
+ * error), the reply as the page shows it (outgoing.ts), and the overlay
+ * bytes. Bounded by count, age and overlay bytes; each turn belongs to the
+ * browser session that asked it. Listeners (the SSE streams) hear every change.
  */
 import type { ProgressEvent, Reply } from '../../src/assistant/types.js';
 import type { PublicError } from './http.js';
+import { type PublicReply, publicReply } from './outgoing.js';
 
 export type TurnState = 'queued' | 'working' | 'done' | 'error';
-
-export interface PublicSegment {
-  index: number;
-  colour: { hex: string; emoji: string; name: string };
-  bbox: [number, number, number, number];
-  area: number;
-  empty: boolean;
-}
-
-export interface PublicReply {
-  text: string;
-  segments: PublicSegment[];
-  /** Same-origin URL of the overlay image; absent when the answer has no mask. */
-  overlayUrl?: string;
-  demoNotice?: string;
-}
 
 /** What `GET /api/turns/:id` and each SSE event carry. */
 export interface TurnView {
@@ -183,19 +169,4 @@ export class TurnStore {
       this.remove(record);
     }
   }
-}
-
-function publicReply(id: string, reply: Reply): PublicReply {
-  return {
-    text: reply.text,
-    segments: reply.segments.map((s) => ({
-      index: s.index,
-      colour: { hex: s.colour.hex, emoji: s.colour.emoji, name: s.colour.name },
-      bbox: s.bbox,
-      area: s.area,
-      empty: s.empty,
-    })),
-    overlayUrl: reply.overlay ? `/api/turns/${encodeURIComponent(id)}/overlay` : undefined,
-    demoNotice: reply.demoNotice,
-  };
 }

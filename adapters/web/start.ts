@@ -1,15 +1,17 @@
 /**
  * The local web chat: one page plus the JSON API it uses, on node:http.
- * Routing, the checks every request passes, start and stop.
+ * Routing, the checks every request passes, start and stop. Loaded by the
+ * registry entry (index.ts) only when the surface is switched on.
  */
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RunningSurface, SurfaceContext } from '../../src/assistant/surface.js';
 import { UserInputError } from '../../src/errors.js';
 import { WebApi } from './api.js';
-import { HttpError, checkOrigin, ensureSession, isLoopback, publicError, sendError, sendJson, setSecurityHeaders } from './http.js';
+import { ensureSession } from './conversation.js';
+import { HttpError, checkOrigin, isLoopback, publicError, sendError, sendJson, setSecurityHeaders } from './http.js';
+import { TurnStore, type TurnStoreOptions } from './progress.js';
 import { StaticFiles } from './static.js';
-import { TurnStore, type TurnStoreOptions } from './turns.js';
 
 type Method = 'GET' | 'POST';
 type Handler = (req: IncomingMessage, res: ServerResponse, params: string[]) => void | Promise<void>;

@@ -4,7 +4,8 @@
  */
 import type { BoundingBox, RleMask, StageTimings } from '../engine/types.js';
 
-export type Surface = 'web' | 'discord' | 'slack' | 'cli';
+/** A surface's name: an entry of the registry (adapters/index.ts), or 'cli' for `lisa-bot ask --session`. */
+export type Surface = string;
 
 /** Where an image comes from. Downloads are checked and capped by the assistant. */
 export type ImageRef =
@@ -24,7 +25,7 @@ export type ImageRef =
 
 export interface IncomingTurn {
   surface: Surface;
-  /** Surface + place + thread, from src/conversation/keys.ts. */
+  /** Surface + place + thread: the surface's conversation.ts, through src/conversation/keys.ts. */
   conversationKey: string;
   user: { id: string; name?: string };
   /** For the channel allow-list; omit where there is no channel (web, CLI). */

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { surfaces } from '../../adapters/index.js';
 import { loadConfig } from '../config/index.js';
 import { UserInputError } from '../errors.js';
 
@@ -11,7 +12,7 @@ export function registerDiscord(program: Command): void {
     .option('--guild <id>', 'register in this server only (shows up at once)')
     .option('--config <file>', 'YAML config laid over config/default.yaml (for discord.apiUrl)')
     .action(async (options: { guild?: string; config?: string }) => {
-      const config = loadConfig({ file: options.config });
+      const config = loadConfig({ file: options.config, surfaces });
       const token = config.secrets.DISCORD_TOKEN;
       if (!token) throw new UserInputError('Set DISCORD_TOKEN to the bot token (Developer Portal → Bot → Reset Token).', 'config_invalid');
       // Loaded only here: the core never loads a platform SDK it doesn't use.

@@ -1,13 +1,17 @@
 import type { Command } from 'commander';
+import { surfaceSecretKeys, surfaces as registry } from '../../adapters/index.js';
 import type { RunningSurface, SurfaceContext } from '../assistant/surface.js';
 import { loadConfig } from '../config/index.js';
+import { UserInputError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createRuntime } from '../runtime.js';
 
 /**
- * `lisa-bot serve`: every surface whose credentials are configured (the web
- * chat unless disabled). Adapters are imported only when switched on, so the
- * core never loads a platform SDK it doesn't use.
+ * `lisa-bot serve`: every surface of the registry (adapters/index.ts) that is
+ * switched on: the web chat unless disabled, Discord and Slack when their
+ * tokens are set. The CLI is where the core and the adapters are put
+ * together; an entry loads its platform SDK only when it starts, so serve
+ * never loads an SDK it doesn't use.
  */
 export function registerServe(program: Command): void {
   program
@@ -20,37 +24,30 @@ export function registerServe(program: Command): void {
 }
 
 async function serve(configFile: string | undefined): Promise<void> {
-  const config = loadConfig({ file: configFile });
-  const logger = createLogger({ level: config.log.level });
+  const config = loadConfig({ file: configFile, surfaces: registry });
+  const switchedOn = registry.filter((surface) => surface.enabled(config));
+  // Before the model loads: nothing to serve is a config mistake, said at once.
+  if (switchedOn.length === 0) {
+    throw new UserInputError(
+      `nothing to serve: no surface is switched on (one is when ${registry.map((s) => s.switchedOnBy).join(', or when ')})`,
+      'config_invalid',
+    );
+  }
+  const logger = createLogger({ level: config.log.level, redact: surfaceSecretKeys });
   const runtime = await createRuntime(config, logger);
   const context: SurfaceContext = { assistant: runtime.assistant, config, logger };
-  const surfaces: RunningSurface[] = [];
+  const running: RunningSurface[] = [];
   const stop = async () => {
-    await Promise.allSettled(surfaces.map((s) => s.stop()));
+    await Promise.allSettled(running.map((s) => s.stop()));
     await runtime.close();
   };
   try {
-    if (config.web.enabled) {
-      const { startWeb } = await import('../../adapters/web/index.js');
-      surfaces.push(await startWeb(context));
-    }
-    if (config.secrets.DISCORD_TOKEN) {
-      const { startDiscord } = await import('../../adapters/discord/index.js');
-      surfaces.push(await startDiscord(context));
-    }
-    if (config.secrets.SLACK_BOT_TOKEN) {
-      const { startSlack } = await import('../../adapters/slack/index.js');
-      surfaces.push(await startSlack(context));
-    }
+    for (const surface of switchedOn) running.push(await surface.start(context));
   } catch (error) {
     await stop();
     throw error;
   }
-  if (surfaces.length === 0) {
-    await stop();
-    throw new Error('nothing to serve: the web chat is disabled and no Discord or Slack token is set');
-  }
-  for (const surface of surfaces) logger.info({ surface: surface.name, url: surface.url }, `${surface.name} ready${surface.url ? ` at ${surface.url}` : ''}`);
+  for (const surface of running) logger.info({ surface: surface.name, url: surface.url }, `${surface.name} ready${surface.url ? ` at ${surface.url}` : ''}`);
   if (runtime.assistant.model.demo) {
     logger.warn(`model "${runtime.assistant.model.name}" is a demo pack, not LISA: answers only find the toy palette colours`);
   }

@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import { configSchema } from './schema.js';
 
 export const ENV_PREFIX = 'LISABOT_';
 
@@ -25,10 +24,8 @@ export interface Leaf {
   kind: LeafKind;
 }
 
-/** Every settable key of the schema, keyed by its environment variable name. */
-export const leavesByEnvVar: ReadonlyMap<string, Leaf> = collectLeaves();
-
-function collectLeaves(): Map<string, Leaf> {
+/** Every settable key of a config schema (see configSchema), keyed by its environment variable name. */
+export function leavesByEnvVar(schema: z.ZodType): ReadonlyMap<string, Leaf> {
   const leaves = new Map<string, Leaf>();
   const walk = (schema: z.ZodType, path: string[]): void => {
     const def = schema.def as { type: string; shape?: Record<string, z.ZodType> };
@@ -41,7 +38,7 @@ function collectLeaves(): Map<string, Leaf> {
     if (leaves.has(name)) throw new Error(`config keys collide on ${name}`);
     leaves.set(name, { path, kind: leafKind(def.type) });
   };
-  walk(configSchema, []);
+  walk(schema, []);
   return leaves;
 }
 

@@ -1,13 +1,13 @@
 export { loadConfig, defaultConfigFile, type LoadConfigOptions } from './load.js';
 export { envVarName, ENV_PREFIX } from './env.js';
 export {
+  CLI_SURFACE,
   configSchema,
-  secretNames,
+  fields,
   providerNames,
-  renderFormats,
   logLevels,
   type Config,
-  type FileConfig,
-  type SecretName,
   type Secrets,
+  type SurfaceConfig,
+  type SurfaceSettings,
 } from './schema.js';

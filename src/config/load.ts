@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UserInputError } from '../errors.js';
-import { ENV_PREFIX, closest, coerceEnvValue, leavesByEnvVar } from './env.js';
-import { type Config, type SecretName, type Secrets, configSchema, secretNames } from './schema.js';
+import { ENV_PREFIX, type Leaf, closest, coerceEnvValue, leavesByEnvVar } from './env.js';
+import { type Config, type Secrets, type SurfaceConfig, configSchema } from './schema.js';
 
 /** The packaged defaults; always the base layer, whatever the working directory. */
 export const defaultConfigFile = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
@@ -16,6 +16,19 @@ export interface LoadConfigOptions {
   file?: string;
   /** Defaults to process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The chat surfaces' sections and secrets: the registry, adapters/index.ts
+   * (`surfaces`), handed in by the CLI so that the core imports no adapter.
+   */
+  surfaces: readonly SurfaceConfig[];
+}
+
+/** What one load knows: the schema for these surfaces, its variables and the secrets' names. */
+interface Known {
+  schema: z.ZodObject;
+  leaves: ReadonlyMap<string, Leaf>;
+  surfaces: readonly SurfaceConfig[];
+  secretNames: readonly string[];
 }
 
 type Plain = Record<string, unknown>;
@@ -27,8 +40,15 @@ type Plain = Record<string, unknown>;
  * relative to the process's working directory, which is how every fs call
  * resolves them. Throws UserInputError('config_invalid') listing every problem.
  */
-export function loadConfig(options: LoadConfigOptions = {}): Config {
+export function loadConfig(options: LoadConfigOptions): Config {
   const env = options.env ?? process.env;
+  const schema = configSchema(options.surfaces);
+  const known: Known = {
+    schema,
+    leaves: leavesByEnvVar(schema),
+    surfaces: options.surfaces,
+    secretNames: options.surfaces.flatMap((s) => s.secrets),
+  };
   const problems: string[] = [];
   // Where each key's value came from, so a message can point at the file or variable to fix.
   const origins = new Map<string, string>();
@@ -43,18 +63,18 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     const data = readYaml(file, problems);
     if (data === undefined) continue;
     const where = `in ${displayPath(file)}`;
-    rejectSecrets(data, [], where, problems);
+    rejectSecrets(data, [], where, problems, known);
     mergeInto(merged, data, [], where, origins);
   }
 
-  applyEnv(merged, env, origins, problems);
+  applyEnv(merged, env, origins, problems, known);
 
-  const parsed = configSchema.safeParse(merged, { reportInput: true });
+  const parsed = schema.safeParse(merged, { reportInput: true });
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(...describeIssue(issue, origins));
+    for (const issue of parsed.error.issues) problems.push(...describeIssue(issue, origins, schema));
   }
-  const secrets = readSecrets(env);
-  if (parsed.success) checkSurfaces(parsed.data, secrets, origins, problems);
+  const secrets = readSecrets(env, known.secretNames);
+  if (parsed.success) checkSurfaces(parsed.data, secrets, origins, problems, known.surfaces);
 
   if (problems.length > 0 || !parsed.success) {
     throw new UserInputError(
@@ -62,7 +82,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       'config_invalid',
     );
   }
-  return { ...parsed.data, secrets };
+  return { ...(parsed.data as Omit<Config, 'secrets'>), secrets };
 }
 
 function readYaml(file: string, problems: string[]): Plain | undefined {
@@ -88,30 +108,40 @@ function readYaml(file: string, problems: string[]): Plain | undefined {
 const secretLike = /(token|secret|password|passwd|api_?key|signing)/i;
 
 /** Secrets never belong in a file that gets committed or baked into an image. */
-function rejectSecrets(data: Plain, at: string[], where: string, problems: string[]): void {
+function rejectSecrets(data: Plain, at: string[], where: string, problems: string[], known: Known): void {
   for (const [key, value] of Object.entries(data)) {
     const keyPath = [...at, key];
     if (secretLike.test(key)) {
       problems.push(
         `${keyPath.join('.')} (${where}): secrets are not read from config files; ` +
-          `set the ${secretFor(keyPath)} environment variable instead`,
+          `set the ${secretFor(keyPath, known)} environment variable instead`,
       );
       delete data[key];
     } else if (isPlain(value)) {
-      rejectSecrets(value, keyPath, where, problems);
+      rejectSecrets(value, keyPath, where, problems, known);
     }
   }
 }
 
-function secretFor(keyPath: string[]): string {
-  const joined = keyPath.join('.').toLowerCase().replace(/[^a-z.]/g, '');
-  const named = secretNames.find((name) => name.toLowerCase().replace(/_/g, '') === joined.replace(/\./g, ''));
-  if (named) return named;
-  if (joined.includes('discord')) return 'DISCORD_TOKEN';
-  if (joined.includes('slack') && joined.includes('signing')) return 'SLACK_SIGNING_SECRET';
-  if (joined.includes('slack') && joined.includes('app')) return 'SLACK_APP_TOKEN';
-  if (joined.includes('slack')) return 'SLACK_BOT_TOKEN';
-  return `matching (${secretNames.join(', ')})`;
+/**
+ * The variable a secret-like key most likely meant: among the secrets of the
+ * surface it names (slack.signingSecret -> slack's), the one sharing the most
+ * words with it (SLACK_SIGNING_SECRET); the surface's first on a tie.
+ */
+function secretFor(keyPath: string[], known: Known): string {
+  const words = keyPath
+    .join(' ')
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/);
+  const candidates = known.surfaces.filter((s) => words.includes(s.name.toLowerCase())).flatMap((s) => s.secrets);
+  let best: string | undefined;
+  let bestScore = 0;
+  for (const name of candidates) {
+    const score = name.toLowerCase().split('_').filter((part) => words.includes(part)).length;
+    if (score > bestScore) [best, bestScore] = [name, score];
+  }
+  return best ?? `matching (${known.secretNames.join(', ')})`;
 }
 
 function mergeInto(target: Plain, source: Plain, at: string[], where: string, origins: Map<string, string>): void {
@@ -128,12 +158,12 @@ function mergeInto(target: Plain, source: Plain, at: string[], where: string, or
   }
 }
 
-function applyEnv(merged: Plain, env: NodeJS.ProcessEnv, origins: Map<string, string>, problems: string[]): void {
+function applyEnv(merged: Plain, env: NodeJS.ProcessEnv, origins: Map<string, string>, problems: string[], known: Known): void {
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || raw === undefined) continue;
-    const leaf = leavesByEnvVar.get(name);
+    const leaf = known.leaves.get(name);
     if (!leaf) {
-      problems.push(unknownVariable(name));
+      problems.push(unknownVariable(name, known));
       continue;
     }
     const key = leaf.path.join('.');
@@ -152,23 +182,23 @@ function applyEnv(merged: Plain, env: NodeJS.ProcessEnv, origins: Map<string, st
   }
 }
 
-function unknownVariable(name: string): string {
+function unknownVariable(name: string, { secretNames, leaves }: Known): string {
   const bare = name.slice(ENV_PREFIX.length);
   const secret = secretNames.find((s) => bare === s || bare.endsWith(`_${s}`));
   if (secret) return `${name} is not a configuration variable: secrets keep their conventional names; set ${secret} instead`;
   if (secretLike.test(bare)) {
     return `${name} is not a configuration variable: secrets keep their conventional names (${secretNames.join(', ')})`;
   }
-  const hint = closest(name, leavesByEnvVar.keys());
+  const hint = closest(name, leaves.keys());
   return `${name} is not a configuration variable${hint ? `; did you mean ${hint}?` : ''}`;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, origins: Map<string, string>): string[] {
+function describeIssue(issue: z.core.$ZodIssue, origins: Map<string, string>, schema: z.ZodType): string[] {
   const at = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
       const keyPath = [...at, key].map(String);
-      const known = knownKeys(at.map(String));
+      const known = knownKeys(schema, at.map(String));
       const hint = closest(key, known);
       return (
         `${keyPath.join('.')} (${originOf(keyPath, origins)}): unknown key` +
@@ -191,8 +221,8 @@ function preview(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-function knownKeys(at: string[]): string[] {
-  let schema: z.ZodType = configSchema;
+function knownKeys(top: z.ZodType, at: string[]): string[] {
+  let schema = top;
   for (const part of at) {
     const shape = (schema.def as { shape?: Record<string, z.ZodType> }).shape;
     if (!shape?.[part]) return [];
@@ -209,8 +239,8 @@ function originOf(keyPath: string[], origins: Map<string, string>): string {
   return `in ${displayPath(defaultConfigFile)}`;
 }
 
-function readSecrets(env: NodeJS.ProcessEnv): Secrets {
-  const secrets: Partial<Record<SecretName, string>> = {};
+function readSecrets(env: NodeJS.ProcessEnv, secretNames: readonly string[]): Secrets {
+  const secrets: Record<string, string> = {};
   for (const name of secretNames) {
     const value = env[name]?.trim();
     if (value) secrets[name] = value;
@@ -224,24 +254,15 @@ function readSecrets(env: NodeJS.ProcessEnv): Secrets {
 
 /** A surface that is switched on must be able to connect; say so at start, not at first message. */
 function checkSurfaces(
-  config: z.infer<typeof configSchema>,
+  config: Record<string, unknown>,
   secrets: Secrets,
   origins: Map<string, string>,
   problems: string[],
+  surfaces: readonly SurfaceConfig[],
 ): void {
-  if (!secrets.SLACK_BOT_TOKEN) return;
-  const origin = originOf(['slack', 'mode'], origins);
-  if (config.slack.mode === 'socket' && !secrets.SLACK_APP_TOKEN) {
-    problems.push(
-      `slack.mode (${origin}) is socket, which needs SLACK_APP_TOKEN (an xapp- token) as well as SLACK_BOT_TOKEN; ` +
-        'set it, or use slack.mode http with SLACK_SIGNING_SECRET',
-    );
-  }
-  if (config.slack.mode === 'http' && !secrets.SLACK_SIGNING_SECRET) {
-    problems.push(
-      `slack.mode (${origin}) is http, which needs SLACK_SIGNING_SECRET as well as SLACK_BOT_TOKEN; ` +
-        'set it, or use slack.mode socket with SLACK_APP_TOKEN',
-    );
+  for (const surface of surfaces) {
+    const origin = (key: string) => `${surface.name}.${key} (${originOf([surface.name, key], origins)})`;
+    problems.push(...(surface.check?.(config[surface.name] as never, secrets, origin) ?? []));
   }
 }
 

@@ -1,4 +1,4 @@
-export { cliKey, discordKey, isConversationKey, parseKey, slackKey, webKey, type Surface } from './keys.js';
+export { cliKey, conversationKey } from './keys.js';
 export {
   capTurns,
   imageContext,

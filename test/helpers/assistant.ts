@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeToyPack } from '../../models/generator/toy.js';
 import type { Assistant } from '../../src/assistant/assistant.js';
+import { surfaces } from '../../adapters/index.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
 import { type Runtime, createRuntime } from '../../src/runtime.js';
@@ -27,10 +28,10 @@ export async function createToyAssistant(overrides: Overrides = {}, options: { d
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lisa-assistant-'));
   const pack = path.join(dir, 'toy');
   await writeToyPack(pack, { dtype: options.dtype });
-  const defaults = loadConfig({ env: {} });
+  const defaults = loadConfig({ surfaces, env: {} });
   const config = { ...defaults } as Config & Record<string, unknown>;
   for (const [section, values] of Object.entries(overrides)) {
-    (config as Record<string, unknown>)[section] = { ...(defaults as Record<string, object>)[section], ...values };
+    (config as Record<string, unknown>)[section] = { ...(defaults as unknown as Record<string, object>)[section], ...values };
   }
   config.model = { ...config.model, path: pack, providers: ['cpu'], ...overrides.model };
   config.store = { ...config.store, url: `sqlite://${path.join(dir, 'sessions.sqlite')}`, ...overrides.store };

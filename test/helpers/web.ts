@@ -1,5 +1,5 @@
 /**
- * The web chat under test: startWeb on a free port with small limits, over the
+ * The web chat under test: its registry entry started on a free port with small limits, over the
  * real runtime on a generated toy pack (end to end) or over a FakeAssistant
  * (to hold the queue or to fail on purpose), and an HTTP client that keeps its
  * session cookie like a browser does.
@@ -8,8 +8,9 @@ import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startWeb } from '../../adapters/web/index.js';
+import { web as webSurface } from '../../adapters/web/index.js';
 import type { AssistantPort, HandleOptions, IncomingTurn, Reply } from '../../src/assistant/types.js';
+import { surfaces } from '../../adapters/index.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import type { ImageStore } from '../../src/conversation/index.js';
 import { createLogger } from '../../src/logger.js';
@@ -61,7 +62,7 @@ function recording(inner: AssistantPort, received: IncomingTurn[]): AssistantPor
 }
 
 export function testConfig(limits: TestLimits = TEST_LIMITS): Config {
-  const base = loadConfig({ env: {} });
+  const base = loadConfig({ surfaces, env: {} });
   return {
     ...base,
     web: { ...base.web, host: '127.0.0.1', port: 0 },
@@ -72,7 +73,7 @@ export function testConfig(limits: TestLimits = TEST_LIMITS): Config {
 }
 
 async function serveOver(assistant: AssistantPort, config: Config, received: IncomingTurn[] = []): Promise<TestWeb> {
-  const surface = await startWeb({ assistant: recording(assistant, received), config, logger: createLogger({ level: 'silent' }) });
+  const surface = await webSurface.start({ assistant: recording(assistant, received), config, logger: createLogger({ level: 'silent' }) });
   return { url: surface.url!.replace(/\/$/, ''), config, assistant, received, stop: () => surface.stop() };
 }
 

@@ -18,15 +18,15 @@ import {
   TextInputBuilder,
   TextInputStyle,
 } from 'discord.js';
-import type { ImageRef, IncomingTurn } from '../../src/assistant/types.js';
-import { UserInputError, isUserInputError } from '../../src/errors.js';
-import { refusal } from './access.js';
-import { CONTEXT_COMMAND, MODAL_PREFIX, QUESTION_FIELD } from './commands.js';
-import { targetKey } from './conversations.js';
-import type { DiscordDeps } from './deps.js';
-import { InteractionResponder, TOKEN_LIFE_MS } from './respond-interaction.js';
+import type { ImageRef, IncomingTurn } from '../../../src/assistant/types.js';
+import { UserInputError, isUserInputError } from '../../../src/errors.js';
+import { refusal } from '../access.js';
+import { CONTEXT_COMMAND, MODAL_PREFIX, QUESTION_FIELD } from '../commands.js';
+import { targetKey } from '../conversation.js';
+import type { DiscordDeps } from '../deps.js';
+import { InteractionResponder, TOKEN_LIFE_MS } from '../respond-interaction.js';
 import { acknowledge, placeOf } from './segment.js';
-import { imageRefs, turnUser } from './turn.js';
+import { imageRefs, turnUser } from '../incoming.js';
 
 const MAX_PENDING = 1_000;
 /** Discord's cap on a text input. */

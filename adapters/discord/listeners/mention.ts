@@ -6,15 +6,15 @@
  * text, so only they are answered.
  */
 import { type Message, MessageReferenceType } from 'discord.js';
-import type { ImageRef, IncomingTurn } from '../../src/assistant/types.js';
-import { UserInputError } from '../../src/errors.js';
-import { refusal } from './access.js';
-import { CONTEXT_COMMAND } from './commands.js';
-import type { ChainMessage } from './conversations.js';
-import { type DiscordDeps, EVENT_DEDUPE_MS } from './deps.js';
-import { MessageResponder } from './respond-message.js';
-import { imageRefs, mentionsBot, questionOf, turnUser } from './turn.js';
-import { errorFields } from './log.js';
+import type { ImageRef, IncomingTurn } from '../../../src/assistant/types.js';
+import { UserInputError } from '../../../src/errors.js';
+import { refusal } from '../access.js';
+import { CONTEXT_COMMAND } from '../commands.js';
+import type { ChainMessage } from '../conversation.js';
+import { type DiscordDeps, EVENT_DEDUPE_MS } from '../deps.js';
+import { MessageResponder } from '../respond-message.js';
+import { imageRefs, mentionsBot, questionOf, turnUser } from '../incoming.js';
+import { errorFields } from '../log.js';
 
 export async function onMessageCreate(deps: DiscordDeps, message: Message): Promise<void> {
   const { assistant, config, logger } = deps;

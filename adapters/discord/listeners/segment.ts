@@ -4,15 +4,15 @@
  * `/segment` without an image asks about the last image given there.
  */
 import { type ChatInputCommandInteraction, DiscordAPIError, type Interaction, MessageFlags } from 'discord.js';
-import type { IncomingTurn } from '../../src/assistant/types.js';
-import { UserInputError } from '../../src/errors.js';
-import { refusal } from './access.js';
-import { IMAGE_OPTION, QUESTION_FIELD } from './commands.js';
-import { channelKey } from './conversations.js';
-import type { DiscordDeps } from './deps.js';
-import { type DeferredInteraction, InteractionResponder } from './respond-interaction.js';
-import { imageRefs, turnUser } from './turn.js';
-import { errorFields } from './log.js';
+import type { IncomingTurn } from '../../../src/assistant/types.js';
+import { UserInputError } from '../../../src/errors.js';
+import { refusal } from '../access.js';
+import { IMAGE_OPTION, QUESTION_FIELD } from '../commands.js';
+import { channelKey } from '../conversation.js';
+import type { DiscordDeps } from '../deps.js';
+import { type DeferredInteraction, InteractionResponder } from '../respond-interaction.js';
+import { imageRefs, turnUser } from '../incoming.js';
+import { errorFields } from '../log.js';
 
 /** "Interaction has already been acknowledged": another delivery of it is being answered. */
 const ALREADY_ACKNOWLEDGED = 40060;

@@ -7,11 +7,13 @@
  * which works in channels the bot is not in.
  */
 import type { App, RespondFn, SlashCommand, webApi } from '@slack/bolt';
-import { channelKey, type SlackDeps } from '../deps.js';
+import { channelKey } from '../conversation.js';
+import type { SlackDeps } from '../deps.js';
 import { fileFromText, slackError } from '../files.js';
-import { ProgressMessage, deliverReply, errorText } from '../post.js';
+import { deliverReply, errorText } from '../outgoing.js';
+import { ProgressMessage } from '../progress.js';
 import { NOT_IN_CHANNEL, WORKING_ON_IT, commandUsage, escapeMrkdwn, noImageForCommand, plainText, truncate } from '../text.js';
-import { imageRefs } from '../turn.js';
+import { imageRefs } from '../incoming.js';
 
 type WebClient = webApi.WebClient;
 

@@ -8,7 +8,7 @@ import { answerInThread } from '../converse.js';
 import type { SlackDeps } from '../deps.js';
 import type { SlackFile } from '../files.js';
 import { mentions } from '../text.js';
-import { threadKey } from '../turn.js';
+import { threadKey } from '../conversation.js';
 
 interface ThreadReplyEvent {
   subtype?: string;

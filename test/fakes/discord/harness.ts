@@ -1,13 +1,14 @@
 /**
  * The Discord surface under test: the fake Discord, the real discord.js client
- * (startDiscord) pointed at it, and an assistant behind a recorder — the real
+ * (the registry entry's start) pointed at it, and an assistant behind a recorder — the real
  * assistant over a temporary toy pack (test/helpers/assistant.ts), or a
  * scripted one.
  */
 import { Writable } from 'node:stream';
-import { startDiscord } from '../../../adapters/discord/index.js';
+import { discord as discordSurface } from '../../../adapters/discord/index.js';
 import type { RunningSurface } from '../../../src/assistant/surface.js';
 import type { AssistantPort, IncomingTurn } from '../../../src/assistant/types.js';
+import { surfaces } from '../../../adapters/index.js';
 import { type Config, loadConfig } from '../../../src/config/index.js';
 import { createLogger } from '../../../src/logger.js';
 import { createToyAssistant } from '../../helpers/assistant.js';
@@ -47,7 +48,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     }),
   });
 
-  const base = loadConfig({ env: {} });
+  const base = loadConfig({ surfaces, env: {} });
   let config: Config = {
     ...base,
     secrets: { DISCORD_TOKEN: discord.token },
@@ -69,7 +70,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     inner = options.assistant;
   }
   const assistant = new RecordingAssistant(inner);
-  let surface: RunningSurface = await startDiscord({ assistant, config, logger });
+  let surface: RunningSurface = await discordSurface.start({ assistant, config, logger });
 
   return {
     discord,
@@ -78,7 +79,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     logs,
     async restart() {
       await surface.stop();
-      surface = await startDiscord({ assistant, config, logger });
+      surface = await discordSurface.start({ assistant, config, logger });
     },
     async stop() {
       await surface.stop();

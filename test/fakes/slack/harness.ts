@@ -4,8 +4,9 @@
  */
 import { createHmac } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { type SlackSurface, startSlack } from '../../../adapters/slack/index.js';
+import { type SlackSurface, startSlack } from '../../../adapters/slack/start.js';
 import type { AssistantPort } from '../../../src/assistant/types.js';
+import { surfaces } from '../../../adapters/index.js';
 import { type Config, loadConfig } from '../../../src/config/index.js';
 import { createLogger } from '../../../src/logger.js';
 import { FakeSlack, type FakeFile } from './server.js';
@@ -55,7 +56,7 @@ export function sign(secret: string, timestamp: number, body: string): string {
 
 export async function startHarness(assistant: AssistantPort, env: Record<string, string> = {}): Promise<Harness> {
   const fake = await FakeSlack.start();
-  const config = loadConfig({ env: slackEnv(fake, env) });
+  const config = loadConfig({ surfaces, env: slackEnv(fake, env) });
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
