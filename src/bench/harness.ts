@@ -11,12 +11,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { OverlayFormat } from '../assistant/reply.js';
+import type { OverlayFormat } from '../render/formats.js';
 import type { RunningSurface, SurfaceContext } from '../assistant/surface.js';
 import type { Reply } from '../assistant/types.js';
 import { type Config, type SurfaceConfig, loadConfig } from '../config/index.js';
 import { cliKey, sha256Hex } from '../conversation/index.js';
-import type { ProviderName } from '../engine/pack.js';
+import type { ProviderName } from '../engine/providers.js';
 import type { ChatRequest, ChatResult, StageTimings } from '../engine/types.js';
 import { type Logger, createLogger } from '../logger.js';
 import { type Runtime, createRuntime } from '../runtime.js';

@@ -1,8 +1,8 @@
 /** `lisa-bot bench`: runs the measurements and gathers one result object. */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { OverlayFormat } from '../assistant/reply.js';
-import type { ProviderName } from '../engine/pack.js';
+import type { OverlayFormat } from '../render/formats.js';
+import type { ProviderName } from '../engine/providers.js';
 import { UserInputError } from '../errors.js';
 import { type ConcurrentResult, runConcurrent } from './concurrent.js';
 import { type BenchSurface, Harness } from './harness.js';

@@ -1,13 +1,15 @@
 /**
- * What `lisa-bot ask` checks before anything loads the model: the question
- * (from the arguments, a file or stdin, within the same limit as every chat
- * surface) and the output paths, so that a mistake costs no model run.
+ * What `lisa-bot ask` reads and checks before anything loads the model: the
+ * question (from the arguments, a file or stdin, within the same limit as
+ * every chat surface), the image file and the output paths, so that a mistake
+ * costs no model run.
  */
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkQuestion } from '../assistant/limits.js';
 import { UserInputError } from '../errors.js';
+import type { OverlayFormat } from '../render/formats.js';
 
 export interface QuestionSource {
   questionFile?: string;
@@ -29,6 +31,17 @@ export async function readQuestion(words: readonly string[], source: QuestionSou
   return checkQuestion(text, { maxQuestionChars, perUserPerMinute: 0, allowedUsers: [], allowedChannels: [] });
 }
 
+export async function readImage(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserInputError(`Image file not found: ${file}`, 'image_missing');
+    if (code === 'EISDIR') throw new UserInputError(`Image path is a folder, not a file: ${file}`, 'image_missing');
+    throw new UserInputError(`Image file cannot be read: ${file} (${code ?? (error as Error).message})`, 'image_missing');
+  }
+}
+
 async function readText(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
@@ -44,12 +57,11 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const OVERLAY_FORMATS = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp' } as const;
-export type OverlayFileFormat = (typeof OVERLAY_FORMATS)[keyof typeof OVERLAY_FORMATS];
+const OVERLAY_FORMATS: Readonly<Record<string, OverlayFormat>> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp' };
 
 /** The overlay's format from `--out`'s extension, once the file is known to be writable. */
-export async function checkOverlayOut(file: string): Promise<OverlayFileFormat> {
-  const format = OVERLAY_FORMATS[path.extname(file).toLowerCase() as keyof typeof OVERLAY_FORMATS];
+export async function checkOverlayOut(file: string): Promise<OverlayFormat> {
+  const format = OVERLAY_FORMATS[path.extname(file).toLowerCase()];
   if (!format) throw new UserInputError(`--out must end in .png, .jpg, .jpeg or .webp: ${file}`, 'output_invalid');
   await checkWritable('--out', file);
   return format;

@@ -1,12 +1,11 @@
 import { type Command, Option } from 'commander';
 import { surfaces } from '../../adapters/index.js';
-import type { OverlayFormat } from '../assistant/reply.js';
-import { providerNames } from '../config/index.js';
-import type { ProviderName } from '../engine/pack.js';
-import { UserInputError } from '../errors.js';
+import { type OverlayFormat, overlayFormats } from '../render/formats.js';
+import type { ProviderName } from '../engine/providers.js';
 import { formatReport } from '../bench/report.js';
 import { runBench } from '../bench/run.js';
 import { stableJson } from '../bench/stats.js';
+import { providerOption, wholeNumber } from './options.js';
 
 interface BenchCliOptions {
   model: string;
@@ -22,12 +21,6 @@ interface BenchCliOptions {
   json?: boolean;
 }
 
-function count(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UserInputError(`--${name} must be a whole number >= ${min}, not "${value}"`, 'config_invalid');
-  return n;
-}
-
 export function registerBench(program: Command): void {
   program
     .command('bench')
@@ -40,21 +33,21 @@ export function registerBench(program: Command): void {
     .option('--concurrency <n>', 'then submit this many conversations at once (1: no load test)', '1')
     .option('--web-posts <n>', 'while those are queued, POST this many turns to the web API and time the 202 (default 50 with --concurrency > 1)')
     .option('--config <file>', 'YAML config laid over config/default.yaml (caches, limits, render.format)')
-    .addOption(new Option('--provider <name>', 'execution provider to try first').choices(providerNames))
-    .addOption(new Option('--format <format>', 'overlay format (default: render.format of the config)').choices(['png', 'jpeg', 'webp']))
+    .addOption(providerOption())
+    .addOption(new Option('--format <format>', 'overlay format (default: render.format of the config)').choices(overlayFormats))
     .option('--json', 'print stable JSON (sorted keys, 0.1 ms) instead of the table')
     .action(async (options: BenchCliOptions) => {
-      const concurrency = count('concurrency', options.concurrency, 1);
+      const concurrency = wholeNumber('--concurrency', options.concurrency, 1);
       const result = await runBench(
         {
           model: options.model,
           surfaces,
           images: options.image,
-          turns: count('turns', options.turns, 1),
-          runs: count('runs', options.runs, 0),
-          warmup: count('warmup', options.warmup, 0),
+          turns: wholeNumber('--turns', options.turns, 1),
+          runs: wholeNumber('--runs', options.runs, 0),
+          warmup: wholeNumber('--warmup', options.warmup, 0),
           concurrency,
-          webPosts: options.webPosts === undefined ? (concurrency > 1 ? 50 : 0) : count('web-posts', options.webPosts, 0),
+          webPosts: options.webPosts === undefined ? (concurrency > 1 ? 50 : 0) : wholeNumber('--web-posts', options.webPosts, 0),
           config: options.config,
           provider: options.provider,
           format: options.format,

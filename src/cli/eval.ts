@@ -1,12 +1,14 @@
 import { type Command, Option } from 'commander';
-import { providerNames } from '../config/index.js';
-import type { ProviderName } from '../engine/pack.js';
+import { surfaces } from '../../adapters/index.js';
+import { loadConfig } from '../config/index.js';
+import type { ProviderName } from '../engine/providers.js';
 import { UserInputError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { percent } from '../eval/metrics.js';
 import { duration } from '../eval/progress.js';
 import { type EvalReport, runEval } from '../eval/run.js';
 import type { EvalMode } from '../eval/results.js';
+import { maxPixelsOption, providerOption, wholeNumber } from './options.js';
 
 interface EvalCliOptions {
   model?: string;
@@ -17,7 +19,7 @@ interface EvalCliOptions {
   json?: boolean;
   overlays?: string;
   provider?: ProviderName;
-  maxPixels: string;
+  maxPixels?: string;
 }
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
@@ -34,24 +36,18 @@ export function registerEval(program: Command): void {
     .option('--out <file>', 'append one JSON line per sample here; a rerun with the same file resumes')
     .option('--json', 'print the result as one JSON object')
     .option('--overlays <dir>', 'write each image with its ground truth (green; ignored: grey) and prediction (magenta)')
-    .addOption(new Option('--provider <name>', 'execution provider to try first').choices(providerNames))
-    .option('--max-pixels <n>', 'skip images with more pixels than this', '40000000')
+    .addOption(providerOption())
+    .addOption(maxPixelsOption('skip'))
     .action(async (options: EvalCliOptions) => {
       await evalCommand(options);
     });
 }
 
-function positive(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UserInputError(`${flag} must be a positive whole number, not "${value}"`, 'config_invalid');
-  return n;
-}
-
 async function evalCommand(options: EvalCliOptions): Promise<void> {
   if (!options.model) throw new UserInputError('--model is required: a model pack folder', 'model_pack_missing');
   if (!options.data) throw new UserInputError('--data is required: a ReasonSeg folder such as ReasonSeg/val', 'config_invalid');
-  const limit = options.limit === undefined ? undefined : positive(options.limit, '--limit');
-  const maxPixels = positive(options.maxPixels, '--max-pixels');
+  const limit = options.limit === undefined ? undefined : wholeNumber('--limit', options.limit, 1);
+  const maxPixels = options.maxPixels === undefined ? loadConfig({ surfaces }).limits.maxImagePixels : wholeNumber('--max-pixels', options.maxPixels, 1);
   // The first Ctrl-C lets the sample in progress finish and be saved; a second one quits at once.
   const stop = new AbortController();
   const onSigint = () => {

@@ -6,7 +6,7 @@
 import { access, appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserInputError } from '../errors.js';
-import { writeFileAtomic } from '../cli/output.js';
+import { writeFileAtomic } from '../atomic-file.js';
 
 export type EvalMode = 'paper' | 'chat';
 
