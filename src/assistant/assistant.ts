@@ -13,7 +13,8 @@ import { downloadImage } from './download.js';
 import { type HistoryDeps, pastImage, pastTurns } from './history.js';
 import type { InferenceJob, InferenceResult } from './inference.js';
 import { type LimitSettings, RateLimiter, checkAllowed, checkQuestion } from './limits.js';
-import { type OverlayFormat, markedText, overlayImage, replySegments } from './reply.js';
+import type { OverlayFormat } from '../render/formats.js';
+import { markedText, overlayImage, replySegments } from './reply.js';
 import type { AssistantPort, HandleOptions, ImageRef, IncomingTurn, PastTurn, Reply, ReplyImage, ReplySegment } from './types.js';
 
 /** What the assistant needs to know of the model without running it (workers may run it elsewhere). */

@@ -8,7 +8,8 @@ import type { ConversationStores, Session, StoredTurn } from '../conversation/in
 import { segmentColour, colourByHex } from '../render/palette.js';
 import type { PixelPool } from '../workers/pool.js';
 import type { DecodedImages } from '../workers/decoded-images.js';
-import { type OverlayFormat, markedText, overlayImage } from './reply.js';
+import type { OverlayFormat } from '../render/formats.js';
+import { markedText, overlayImage } from './reply.js';
 import type { PastTurn, ReplyImage, ReplySegment } from './types.js';
 
 export interface HistoryDeps {

@@ -1,12 +1,11 @@
 import sharp from 'sharp';
 import type { DecodedImage } from '../engine/types.js';
+import type { OverlayFormat } from '../render/formats.js';
 import { replaceSegTokens } from '../render/markers.js';
 import { segmentColour } from '../render/palette.js';
 import type { PixelPool } from '../workers/pool.js';
 import type { InferenceSegment } from './inference.js';
 import type { ReplyImage, ReplySegment, SegmentColour } from './types.js';
-
-export type OverlayFormat = 'png' | 'jpeg' | 'webp';
 
 /** `colours` as chosen for the image (colour-choice.ts); without them, the palette in order. */
 export function replySegments(segments: readonly InferenceSegment[], colours?: readonly SegmentColour[]): ReplySegment[] {

@@ -3,6 +3,7 @@
  * hands in and gets back. Platform-neutral on purpose: no SDK type appears here.
  */
 import type { BoundingBox, RleMask, StageTimings } from '../engine/types.js';
+import type { OverlayFormat } from '../render/formats.js';
 
 /** A surface's name: an entry of the registry (adapters/index.ts), or 'cli' for `lisa-bot ask --session`. */
 export type Surface = string;
@@ -49,7 +50,7 @@ export interface HandleOptions {
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
   /** How the surface wants the overlay; the assistant falls back to JPEG and then downscales to fit `maxBytes`. */
-  overlay?: { format?: 'png' | 'jpeg' | 'webp'; maxBytes?: number };
+  overlay?: { format?: OverlayFormat; maxBytes?: number };
 }
 
 export interface SegmentColour {
@@ -74,7 +75,7 @@ export interface ReplySegment {
 export interface ReplyImage {
   data: Buffer;
   contentType: string;
-  format: 'png' | 'jpeg' | 'webp';
+  format: OverlayFormat;
   width: number;
   height: number;
   /** A file name for uploads, e.g. `lisa-overlay.png`. */

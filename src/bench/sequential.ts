@@ -9,7 +9,8 @@
  * turn uses: decoding the image, and the overlay in every format (the
  * turn itself draws only the configured one).
  */
-import { overlayImage, type OverlayFormat } from '../assistant/reply.js';
+import { overlayImage } from '../assistant/reply.js';
+import { overlayFormats } from '../render/formats.js';
 import type { ReplySegment } from '../assistant/types.js';
 import { imageInfo } from '../engine/image.js';
 import { acquirePixelPool } from '../workers/pool.js';
@@ -49,8 +50,6 @@ export interface ImageResult {
    */
   pageFaultsPerTurn: number;
 }
-
-const FORMATS: readonly OverlayFormat[] = ['png', 'jpeg', 'webp'];
 
 export async function runSequential(harness: Harness, image: BenchImage, options: SequentialOptions): Promise<ImageResult> {
   for (let i = 0; i < options.warmup; i++) await harness.conversation(options.variant(image), options.turns);
@@ -101,7 +100,7 @@ async function hostSteps(harness: Harness, image: BenchImage, segments: readonly
     if (segments.length > 0) {
       // Drawing and encoding only: a turn draws on pixels decoded already (see DecodedImages).
       const decoded = await pixels.pool.decode(image.bytes, maxPixels);
-      for (const format of FORMATS) steps[`overlay.${format}`] = await timed(times, () => overlayImage(pixels.pool, decoded, segments, { format }));
+      for (const format of overlayFormats) steps[`overlay.${format}`] = await timed(times, () => overlayImage(pixels.pool, decoded, segments, { format }));
     }
     return steps;
   } finally {

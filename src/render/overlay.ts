@@ -15,9 +15,8 @@ import { scratchArrayBuffer } from '../workers/scratch.js';
 import { luma } from './colour-choice.js';
 import { bandStride, contourBand, contourWorkBytes } from './contour.js';
 import { encodeJpeg } from './jpeg-strips.js';
+import type { OverlayFormat } from './formats.js';
 import { ownedCopy } from './owned-bytes.js';
-
-export type OverlayFormat = 'png' | 'jpeg' | 'webp';
 
 export interface OverlaySegment {
   mask: BinaryMask;

@@ -11,7 +11,8 @@ import type { PackManifest } from '../engine/manifest.js';
 import { decodeRle } from '../engine/mask.js';
 import { clipPixelRows, samPixelRows } from '../engine/preprocess.js';
 import type { BoundingBox, DecodedImage, RleMask } from '../engine/types.js';
-import { type OverlayFormat, renderOverlay } from '../render/overlay.js';
+import type { OverlayFormat } from '../render/formats.js';
+import { renderOverlay } from '../render/overlay.js';
 import { collectSoonAfter, gc } from './memory.js';
 import { scratchArrayBuffer } from './scratch.js';
 
