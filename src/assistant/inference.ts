@@ -1,4 +1,4 @@
-import type { BoundingBox, ChatEngine, ChatResult, ChatTurn, RleMask, StageTimings } from '../engine/types.js';
+import type { ChatEngine, ChatResult, ChatTurn, Segment, StageTimings } from '../engine/types.js';
 
 /**
  * An inference job: everything a worker needs, serialisable (a GPU worker on
@@ -10,17 +10,10 @@ export interface InferenceJob {
   turns: ChatTurn[];
 }
 
-export interface InferenceSegment {
-  rle: RleMask;
-  bbox: BoundingBox;
-  area: number;
-  score: number;
-}
-
 export interface InferenceResult {
   text: string;
   ids: number[];
-  segments: InferenceSegment[];
+  segments: Segment[];
   timings: StageTimings;
   tokens: ChatResult['tokens'];
   imageEmbeddings: 'hit' | 'miss';

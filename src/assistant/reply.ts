@@ -1,14 +1,13 @@
 import sharp from 'sharp';
-import type { DecodedImage } from '../engine/types.js';
+import type { DecodedImage, Segment } from '../engine/types.js';
 import type { OverlayFormat } from '../render/formats.js';
 import { replaceSegTokens } from '../render/markers.js';
-import { segmentColour } from '../render/palette.js';
+import { type SegmentColour, segmentColour } from '../render/palette.js';
 import type { PixelPool } from '../workers/pool.js';
-import type { InferenceSegment } from './inference.js';
-import type { ReplyImage, ReplySegment, SegmentColour } from './types.js';
+import type { ReplyImage, ReplySegment } from './types.js';
 
 /** `colours` as chosen for the image (colour-choice.ts); without them, the palette in order. */
-export function replySegments(segments: readonly InferenceSegment[], colours?: readonly SegmentColour[]): ReplySegment[] {
+export function replySegments(segments: readonly Segment[], colours?: readonly SegmentColour[]): ReplySegment[] {
   return segments.map((s, index) => ({
     index,
     colour: colours?.[index] ?? segmentColour(index),

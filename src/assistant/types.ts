@@ -2,8 +2,9 @@
  * The assistant's public types: what every surface (web, Discord, Slack, CLI)
  * hands in and gets back. Platform-neutral on purpose: no SDK type appears here.
  */
-import type { BoundingBox, RleMask, StageTimings } from '../engine/types.js';
+import type { Segment, StageTimings } from '../engine/types.js';
 import type { OverlayFormat } from '../render/formats.js';
+import type { SegmentColour } from '../render/palette.js';
 
 /** A surface's name: an entry of the registry (adapters/index.ts), or 'cli' for `lisa-bot ask --session`. */
 export type Surface = string;
@@ -53,21 +54,10 @@ export interface HandleOptions {
   overlay?: { format?: OverlayFormat; maxBytes?: number };
 }
 
-export interface SegmentColour {
-  rgb: [number, number, number];
-  hex: string;
-  /** A coloured square that matches the overlay colour, used as the text marker. */
-  emoji: string;
-  name: string;
-}
-
-export interface ReplySegment {
+export interface ReplySegment extends Segment {
   index: number;
+  /** Its palette colour; the emoji is the text marker that matches the overlay. */
   colour: SegmentColour;
-  bbox: BoundingBox;
-  area: number;
-  score: number;
-  rle: RleMask;
   /** True when the mask is empty: the answer pointed at nothing visible. */
   empty: boolean;
 }

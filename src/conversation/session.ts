@@ -1,11 +1,7 @@
-import type { BoundingBox, RleMask } from '../engine/types.js';
+import type { Segment } from '../engine/types.js';
 
 /** A mask as kept in the session: compact (RLE), with the colour it was drawn in. */
-export interface StoredSegment {
-  rle: RleMask;
-  bbox: BoundingBox;
-  area: number;
-  score: number;
+export interface StoredSegment extends Segment {
   /** `#rrggbb`; the text reply's marker and the overlay use the same colour. */
   colour: string;
 }

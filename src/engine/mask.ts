@@ -3,7 +3,7 @@
  * interoperates with pycocotools (`mask.encode` / `mask.decode` and its
  * compressed `counts` strings), so results can be scored with COCO tools.
  */
-import type { BinaryMask, BoundingBox, RleMask } from './types.js';
+import type { BinaryMask, BoundingBox, RleMask, Segment } from './types.js';
 
 /** Pixel count and tight [x, y, width, height] box ([0, 0, 0, 0] when empty). */
 export function maskStats(mask: BinaryMask): { area: number; bbox: BoundingBox } {
@@ -172,12 +172,8 @@ export function countsFromString(s: string): number[] {
   return counts;
 }
 
-export interface MaskSummary {
-  rle: RleMask;
-  area: number;
-  /** Tight [x, y, width, height]; [0, 0, 0, 0] when empty. */
-  bbox: BoundingBox;
-}
+/** A segment's mask facts (bbox: tight [x, y, width, height]; [0, 0, 0, 0] when empty). */
+export type MaskSummary = Omit<Segment, 'score'>;
 
 /** encodeRle() and maskStats() in one column-major pass. */
 export function summariseMask(mask: BinaryMask): MaskSummary {
