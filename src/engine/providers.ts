@@ -24,9 +24,10 @@ export interface SessionOptions {
   logger?: Logger;
 }
 
-export function providerOrder(configured: readonly ProviderName[] = ['cpu']): ProviderName[] {
+/** `configured` without repeats, then `cpu` as the last resort unless `cpuFallback` is false. */
+export function providerOrder(configured: readonly ProviderName[] = ['cpu'], cpuFallback = true): ProviderName[] {
   const order = [...new Set(configured)];
-  if (!order.includes('cpu')) order.push('cpu');
+  if (cpuFallback && !order.includes('cpu')) order.push('cpu');
   return order;
 }
 
@@ -129,7 +130,8 @@ export async function createSession(
     } catch (error) {
       lastError = error;
       if (provider !== 'cpu') {
-        const reason = firstLine((error as Error).message);
+        const reason = shortReason((error as Error).message);
+        lastError = new Error(`${provider} provider unavailable: ${reason}`);
         options.logger?.warn({ provider, file, err: (error as Error).message }, `execution provider ${provider} unavailable (${reason}); trying the next one`);
       }
     }
@@ -143,8 +145,8 @@ export async function createSession(
 /** The experimental warning once per process, not once per graph. */
 const experimentalNoted = new Set<ProviderName>();
 
-/** ONNX Runtime's messages start with a source path; the reason is after the last ' was false. ' or is the first line. */
-function firstLine(message: string): string {
+/** ONNX Runtime's messages start with a source path and a failed condition; a missing adapter is said plainly. */
+function shortReason(message: string): string {
   const line = message.split('\n')[0] ?? message;
   const adapter = /Failed to get a WebGPU adapter: (.*)$/.exec(line);
   return adapter ? `no WebGPU adapter: ${adapter[1]}` : line.slice(0, 200);
