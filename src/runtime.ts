@@ -1,50 +1,22 @@
-import { access } from 'node:fs/promises';
-import path from 'node:path';
 import { Assistant } from './assistant/assistant.js';
 import { type InferenceJob, type InferenceResult, inferenceHandler } from './assistant/inference.js';
 import type { Config } from './config/index.js';
 import { type ConversationStores, openConversationStores } from './conversation/index.js';
 import { EngineThread } from './engine/thread.js';
 import type { ChatEngine } from './engine/types.js';
-import { MANIFEST_FILE } from './engine/manifest.js';
 import { InProcessQueue, type JobQueue } from './jobs/index.js';
 import { UserInputError } from './errors.js';
 import type { Logger } from './logger.js';
-import { DecodedImages } from './workers/decoded-images.js';
-import { acquirePixelPool } from './workers/pool.js';
-import { writeToyPack } from '../models/generator/toy.js';
+import { DecodedImages } from './render/decoded-images.js';
+import { OverlayWorkers } from './render/overlay-workers.js';
 
-/** Everything behind the surfaces: engine, stores, queue and the assistant over them. */
+/** Everything behind the surfaces: engine, stores, queue and the assistant over them (config.model.path must hold a pack: see cli/default-pack.ts). */
 export interface Runtime {
   engine: ChatEngine;
   stores: ConversationStores;
   queue: JobQueue<InferenceJob, InferenceResult>;
   assistant: Assistant;
   close(): Promise<void>;
-}
-
-/** The pack folder the defaults name; the toy pack is generated there on first start. */
-const DEFAULT_PACK = path.join('models', 'toy');
-
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
-/**
- * With no model pack configured (the default path, still empty), the toy pack
- * is generated so that a fresh clone runs. Any other missing pack is an error.
- */
-export async function ensureModelPack(config: Config, logger: Logger): Promise<string> {
-  const packDir = config.model.path;
-  if (await exists(path.join(packDir, MANIFEST_FILE))) return packDir;
-  if (path.normalize(packDir) === DEFAULT_PACK) {
-    logger.warn({ path: packDir }, 'no model pack configured: generating the toy pack (a demo model, not LISA)');
-    await writeToyPack(packDir);
-  }
-  return packDir;
 }
 
 export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
@@ -55,14 +27,14 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
       'config_invalid',
     );
   }
-  const packDir = await ensureModelPack(config, logger);
+  const packDir = config.model.path;
   const stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
   let engine: EngineThread | undefined;
   // This side's pool decodes images for overlays and draws them; the engine has its own
   // pixel work on its own thread. One thread: with two, 8 conversations at once on the
   // toy pack finished no sooner on 2 cores.
-  const pixels = acquirePixelPool(1);
-  const decodedImages = new DecodedImages(pixels.pool, { maxPixels: config.limits.maxImagePixels });
+  const pixels = new OverlayWorkers(1);
+  const decodedImages = new DecodedImages(pixels, { maxPixels: config.limits.maxImagePixels });
   try {
     // The engine gets a thread of its own: graph runs would otherwise block every surface's event loop.
     // It reads image files from the conversation store, by hash, as a worker elsewhere would.
@@ -96,7 +68,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
       },
       limits: config.limits,
       overlayFormat: config.render.format,
-      pixels: pixels.pool,
+      pixels,
       decodedImages,
       logger,
     });
@@ -110,13 +82,13 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
         await opened.close();
         await stores.close();
         decodedImages.clear();
-        await pixels.release();
+        await pixels.close();
       },
     };
   } catch (error) {
     await engine?.close();
     await stores.close();
-    await pixels.release();
+    await pixels.close();
     throw error;
   }
 }

@@ -3,20 +3,21 @@ import { inferenceHandler } from '../src/assistant/inference.js';
 import { sha256Hex } from '../src/conversation/index.js';
 import type { ChatEngine, ChatRequest, ChatResult } from '../src/engine/types.js';
 import { UserInputError } from '../src/errors.js';
-import { DecodedImages } from '../src/workers/decoded-images.js';
-import { type PixelPool, acquirePixelPool } from '../src/workers/pool.js';
+import { DecodedImages } from '../src/render/decoded-images.js';
+import { OverlayWorkers } from '../src/render/overlay-workers.js';
 import { decodedPixels, drawShapes, encodeImage } from './helpers/toy.js';
 
-const pixels = acquirePixelPool(1);
-afterAll(() => pixels.release());
+const pixels = new OverlayWorkers(1);
+afterAll(() => pixels.close());
 
 /** The real pool, counting decodes. */
-function countingPool(): { pool: PixelPool; decodes: () => number } {
+function countingPool(): { pool: Pick<OverlayWorkers, 'decode'>; decodes: () => number } {
   let decodes = 0;
-  const pool = Object.create(pixels.pool) as PixelPool;
-  pool.decode = (...args: Parameters<PixelPool['decode']>) => {
-    decodes++;
-    return pixels.pool.decode(...args);
+  const pool = {
+    decode: (...args: Parameters<OverlayWorkers['decode']>) => {
+      decodes++;
+      return pixels.decode(...args);
+    },
   };
   return { pool, decodes: () => decodes };
 }

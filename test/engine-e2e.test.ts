@@ -4,7 +4,6 @@ import { TOY_COLOUR_NAMES, type ToyColourName } from '../models/generator/toy-pa
 import { Engine } from '../src/engine/engine.js';
 import type { ChatTurn } from '../src/engine/types.js';
 import { decodeRle } from '../src/engine/mask.js';
-import { acquirePixelPool } from '../src/workers/pool.js';
 import { type RawImage, type Shape, decodedPixels, drawShapes, encodeImage, iou, makeToyPack, rawSharp, truthMask } from './helpers/toy.js';
 import { ImagesInMemory } from '../src/engine/images-in-memory.js';
 

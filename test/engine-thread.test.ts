@@ -44,7 +44,7 @@ describe('the engine on its own thread', () => {
     // the middle of one, onnxruntime-node or sharp may abort the whole process (their
     // native completion throws into the torn-down thread: "terminate called after
     // throwing an instance of 'Napi::Error'"), which no JavaScript can catch.
-    const dying = (engine as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    const dying = engine.crashThreadForTests();
     const inFlight = engine.chat({ imageHash: files.add(image), turns: [{ user: 'the green one' }] });
     await dying;
     await expect(inFlight).rejects.toThrow(/model engine stopped/);

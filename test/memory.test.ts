@@ -10,8 +10,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingTurn } from '../src/assistant/types.js';
 import { EngineThread } from '../src/engine/thread.js';
-import { LARGE_BUFFER_BYTES, collectSoonAfter, largeBufferCollections } from '../src/workers/memory.js';
-import { acquirePixelPool } from '../src/workers/pool.js';
+import { LARGE_BUFFER_BYTES, collectSoonAfter, largeBufferCollections } from '../src/memory/collect.js';
+import { OverlayWorkers } from '../src/render/overlay-workers.js';
 import { type ToyAssistant, createToyAssistant } from './helpers/assistant.js';
 import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
 import { ImagesInMemory } from '../src/engine/images-in-memory.js';
@@ -73,11 +73,11 @@ describe('large buffers are collected after use, small ones are not', () => {
 describe("libvips' operation cache", () => {
   it('stays off, also after a pixel worker loads sharp (which resets it to its defaults)', async () => {
     expect(sharp.cache().items.max).toBe(0);
-    const pixels = acquirePixelPool(1);
+    const pixels = new OverlayWorkers(1);
     try {
-      await pixels.pool.decode(photo, 1e6);
+      await pixels.decode(photo, 1e6);
     } finally {
-      await pixels.release();
+      await pixels.close();
     }
     const cache = sharp.cache();
     expect([cache.items.max, cache.memory.max, cache.files.max]).toEqual([0, 0, 0]);

@@ -223,10 +223,10 @@ describe('samPixelValues', () => {
 
 describe('CLIP pixel values in parts', () => {
   it('are bit for bit the same whether computed whole or as row bands on two threads', async () => {
-    const { acquirePixelPool } = await import('../src/workers/pool.js');
+    const { PixelWorkers } = await import('../src/engine/pixel-workers.js');
     const { clipPixelValues } = await import('../src/engine/preprocess.js');
     const clip = { size: 224, mean: [0.48145466, 0.4578275, 0.40821073] as [number, number, number], std: [0.26862954, 0.26130258, 0.27577711] as [number, number, number], resample: 'bicubic' as const };
-    const { pool, release } = acquirePixelPool(2);
+    const pool = new PixelWorkers(2);
     try {
       for (const [width, height] of [[701, 433], [300, 900], [100, 90]] as const) {
         const data = new Uint8Array(width * height * 3);
@@ -239,14 +239,14 @@ describe('CLIP pixel values in parts', () => {
         }
       }
     } finally {
-      await release();
+      await pool.close();
     }
   });
 });
 
 describe('SAM pixel values in parts', () => {
   it('are bit for bit the same whether computed whole or as row bands on two threads, into a reused buffer', async () => {
-    const { acquirePixelPool } = await import('../src/workers/pool.js');
+    const { PixelWorkers } = await import('../src/engine/pixel-workers.js');
     const { samPixelValues } = await import('../src/engine/preprocess.js');
     const width = 701;
     const height = 433;
@@ -255,7 +255,7 @@ describe('SAM pixel values in parts', () => {
     const image = { width, height, data };
     const sam = { size: 1024, mean: [123.675, 116.28, 103.53] as [number, number, number], std: [58.395, 57.12, 57.375] as [number, number, number] };
     const whole = (await samPixelValues(image, sam)).data;
-    const { pool, release } = acquirePixelPool(2);
+    const pool = new PixelWorkers(2);
     try {
       // A target full of garbage, as a reused buffer would be: padding must come out zero.
       const target = new Float32Array(3 * 1024 * 1024).fill(Number.NaN);
@@ -273,7 +273,7 @@ describe('SAM pixel values in parts', () => {
         expect(Buffer.from(split.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
       }
     } finally {
-      await release();
+      await pool.close();
     }
   });
 });

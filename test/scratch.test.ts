@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ScratchBuffer, scratchArrayBuffer, scratchSharedBuffer, withSharedBytes } from '../src/workers/scratch.js';
+import { ScratchBuffer, scratchArrayBuffer, scratchSharedBuffer, withSharedBytes } from '../src/memory/scratch.js';
 
 afterEach(() => {
   vi.useRealTimers();

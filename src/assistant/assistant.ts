@@ -7,8 +7,8 @@ import { chooseSegmentColours } from '../render/colour-choice.js';
 import { UserInputError } from '../errors.js';
 import type { JobQueue } from '../jobs/index.js';
 import type { Logger } from '../logger.js';
-import type { DecodedImages } from '../workers/decoded-images.js';
-import type { PixelPool } from '../workers/pool.js';
+import type { DecodedImages } from '../render/decoded-images.js';
+import type { OverlayWorkers } from '../render/overlay-workers.js';
 import { downloadImage } from './download.js';
 import { type HistoryDeps, pastImage, pastTurns } from './history.js';
 import type { InferenceJob, InferenceResult } from './inference.js';
@@ -33,7 +33,7 @@ export interface AssistantOptions {
   limits: LimitSettings & { maxImageBytes: number; maxImagePixels: number; downloadTimeoutMs: number };
   overlayFormat: OverlayFormat;
   /** Where overlays are drawn: off the event loop. */
-  pixels: PixelPool;
+  pixels: OverlayWorkers;
   /** The images overlays are drawn on, decoded once per image for every overlay. */
   decodedImages: DecodedImages;
   logger: Logger;

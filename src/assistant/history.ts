@@ -6,15 +6,15 @@
 import sharp from 'sharp';
 import type { ConversationStores, Session, StoredTurn } from '../conversation/index.js';
 import { segmentColour, colourByHex } from '../render/palette.js';
-import type { PixelPool } from '../workers/pool.js';
-import type { DecodedImages } from '../workers/decoded-images.js';
+import type { DecodedImages } from '../render/decoded-images.js';
+import type { OverlayWorkers } from '../render/overlay-workers.js';
 import type { OverlayFormat } from '../render/formats.js';
 import { markedText, overlayImage } from './reply.js';
 import type { PastTurn, ReplyImage, ReplySegment } from './types.js';
 
 export interface HistoryDeps {
   stores: ConversationStores;
-  pixels: PixelPool;
+  pixels: OverlayWorkers;
   decodedImages: DecodedImages;
   segToken: string;
   overlayFormat: OverlayFormat;

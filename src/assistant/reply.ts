@@ -3,7 +3,7 @@ import type { DecodedImage, Segment } from '../engine/types.js';
 import type { OverlayFormat } from '../render/formats.js';
 import { replaceSegTokens } from '../render/markers.js';
 import { type SegmentColour, segmentColour } from '../render/palette.js';
-import type { PixelPool } from '../workers/pool.js';
+import type { OverlayWorkers } from '../render/overlay-workers.js';
 import type { ReplyImage, ReplySegment } from './types.js';
 
 /** `colours` as chosen for the image (colour-choice.ts); without them, the palette in order. */
@@ -31,7 +31,7 @@ const EXTENSIONS: Record<OverlayFormat, string> = { png: 'png', jpeg: 'jpg', web
  * (a platform's upload limit), JPEG comes next, then smaller JPEGs.
  */
 export async function overlayImage(
-  pool: PixelPool,
+  pool: OverlayWorkers,
   image: DecodedImage,
   segments: readonly ReplySegment[],
   options: { format: OverlayFormat; maxBytes?: number },

@@ -10,10 +10,10 @@
  * turn itself draws only the configured one).
  */
 import { overlayImage } from '../assistant/reply.js';
-import { overlayFormats } from '../render/formats.js';
+import { type OverlayFormat, overlayFormats } from '../render/formats.js';
 import type { ReplySegment } from '../assistant/types.js';
 import { imageInfo } from '../engine/image.js';
-import { acquirePixelPool } from '../workers/pool.js';
+import { OverlayWorkers } from '../render/overlay-workers.js';
 import { type GroupSummary, summariseTurns } from './breakdown.js';
 import type { Harness, TurnRecord } from './harness.js';
 import { type LoopDelay, startLoopMonitor } from './loop.js';
@@ -90,20 +90,20 @@ async function timed(times: number, step: () => unknown): Promise<Summary> {
 }
 
 async function hostSteps(harness: Harness, image: BenchImage, segments: readonly ReplySegment[], times: number) {
-  const pixels = acquirePixelPool();
+  const pixels = new OverlayWorkers(2);
   try {
     const maxPixels = harness.config.limits.maxImagePixels;
     // Into one reused buffer, as turns decode (DecodedImages): fresh memory would add ~20 ms of page faults.
     let memory: SharedArrayBuffer | undefined;
-    const decodeInto = async () => (memory = (await pixels.pool.decode(image.bytes, maxPixels, memory)).data.buffer as SharedArrayBuffer);
+    const decodeInto = async () => (memory = (await pixels.decode(image.bytes, maxPixels, memory)).data.buffer as SharedArrayBuffer);
     const steps: Record<string, Summary> = { imageDecode: await timed(times, decodeInto) };
     if (segments.length > 0) {
       // Drawing and encoding only: a turn draws on pixels decoded already (see DecodedImages).
-      const decoded = await pixels.pool.decode(image.bytes, maxPixels);
-      for (const format of overlayFormats) steps[`overlay.${format}`] = await timed(times, () => overlayImage(pixels.pool, decoded, segments, { format }));
+      const decoded = await pixels.decode(image.bytes, maxPixels);
+      for (const format of overlayFormats) steps[`overlay.${format}`] = await timed(times, () => overlayImage(pixels, decoded, segments, { format }));
     }
     return steps;
   } finally {
-    await pixels.release();
+    await pixels.close();
   }
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import { cliKey } from '../conversation/index.js';
 import { createLogger } from '../logger.js';
 import { createRuntime } from '../runtime.js';
+import { ensureModelPack } from './default-pack.js';
 import type { AskAnswer } from './ask-answer.js';
 import type { OverlayFormat } from '../render/formats.js';
 import { readImage } from './ask-input.js';
@@ -21,6 +22,7 @@ export interface SessionTurn {
 export async function askInSession(turn: SessionTurn, config: Config, format: OverlayFormat | undefined): Promise<AskAnswer> {
   const image = turn.image ? await readImage(turn.image) : undefined;
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+  await ensureModelPack(config, logger);
   const runtime = await createRuntime(config, logger);
   noteProvider(turn.provider, runtime.engine.provider);
   try {

@@ -5,6 +5,7 @@ import { loadConfig } from '../config/index.js';
 import { UserInputError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createRuntime } from '../runtime.js';
+import { ensureModelPack } from './default-pack.js';
 
 /**
  * `lisa-bot serve`: every surface of the registry (adapters/index.ts) that is
@@ -34,6 +35,7 @@ async function serve(configFile: string | undefined): Promise<void> {
     );
   }
   const logger = createLogger({ level: config.log.level, redact: surfaceSecretKeys });
+  await ensureModelPack(config, logger);
   const runtime = await createRuntime(config, logger);
   const context: SurfaceContext = { assistant: runtime.assistant, config, logger };
   const running: RunningSurface[] = [];

@@ -10,9 +10,9 @@ import { type LoadedPack, runGraph } from './pack.js';
 import { samResizeShape } from './preprocess.js';
 import { floatData, floatTensor } from './tensors.js';
 import type { StageTimings } from './types.js';
-import type { PixelPool } from '../workers/pool.js';
-import { collectSoonAfter } from '../workers/memory.js';
-import { scratchArrayBuffer, scratchSharedBuffer } from '../workers/scratch.js';
+import { collectSoonAfter } from '../memory/collect.js';
+import { scratchArrayBuffer, scratchSharedBuffer } from '../memory/scratch.js';
+import type { PixelWorkers } from './pixel-workers.js';
 
 export class ImageEncoders {
   /** The SAM encoder's input (12 MiB for SAM's 1024 frame), reused turn after turn: see scratch.ts. */
@@ -22,7 +22,7 @@ export class ImageEncoders {
 
   constructor(
     private readonly pack: LoadedPack,
-    private readonly pool: PixelPool,
+    private readonly pool: PixelWorkers,
     private readonly maxImagePixels: number,
   ) {}
 

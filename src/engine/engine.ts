@@ -3,8 +3,8 @@ import { UserInputError } from '../errors.js';
 import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit, TokenEmbeddingCache } from './caches.js';
 import { embedTokens, generate } from './generate.js';
 import { type KvState, emptyKv, truncateKvState } from './kv.js';
-import { type PixelPool, acquirePixelPool } from '../workers/pool.js';
 import { ImageEncoders } from './encoders.js';
+import { PixelWorkers } from './pixel-workers.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack, runGraph } from './pack.js';
 import { maskSummariesFromLowRes } from './postprocess.js';
 import { buildPrompt } from './prompt.js';
@@ -46,11 +46,11 @@ export class Engine implements ChatEngine {
   private constructor(
     readonly pack: LoadedPack,
     private readonly options: EngineOptions,
-    private readonly pixels: { pool: PixelPool; release: () => Promise<void> },
+    private readonly pixels: PixelWorkers,
   ) {
     this.imageCache = new ImageEmbeddingCache(options.cache?.imageBytes ?? 256 * 2 ** 20);
     this.kvCache = new KvCache(options.cache?.kvBytes ?? 256 * 2 ** 20, pack.manifest.imageTokens);
-    this.encoders = new ImageEncoders(pack, pixels.pool, options.maxImagePixels ?? 40_000_000);
+    this.encoders = new ImageEncoders(pack, pixels, options.maxImagePixels ?? 40_000_000);
     this.tokenEmbeddings = new TokenEmbeddingCache((ids) => embedTokens(pack, ids), pack.manifest.decoder.hidden, pack.manifest.dtype);
     pack.onGraphRun = ({ graph, start, end }) => this.graphRuns.push({ graph, startMs: start - this.chatStart, endMs: end - this.chatStart });
   }
@@ -58,7 +58,7 @@ export class Engine implements ChatEngine {
   static async open(packDir: string, options: EngineOptions): Promise<Engine> {
     const pack = await openPack(packDir, options);
     options.logger?.info({ pack: pack.manifest.name, provider: pack.provider, dtype: pack.manifest.dtype }, 'model pack loaded');
-    return new Engine(pack, options, acquirePixelPool());
+    return new Engine(pack, options, new PixelWorkers());
   }
 
   get manifest() {
@@ -72,7 +72,7 @@ export class Engine implements ChatEngine {
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
     await releasePack(this.pack);
-    await this.pixels.release();
+    await this.pixels.close();
   }
 
   stats(): EngineStats {

@@ -6,7 +6,7 @@
  * and the float arithmetic follows the reference's float32 steps, so the tensors
  * are identical to the reference's, not merely close.
  */
-import { scratchArrayBuffer } from '../workers/scratch.js';
+import { scratchArrayBuffer } from '../memory/scratch.js';
 import type { PackManifest } from './manifest.js';
 import { type ResampleFilter, type ResampleWindow, resizeRgb } from './resample.js';
 import type { DecodedImage } from './types.js';

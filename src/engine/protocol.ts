@@ -6,7 +6,7 @@
 import type { WireError } from '../errors.js';
 import type { EngineOptions } from './engine.js';
 import type { PackManifest } from './manifest.js';
-import type { ProviderName } from './pack.js';
+import type { ProviderName } from './providers.js';
 import type { ChatRequest, ChatResult, EngineStats } from './types.js';
 
 /** What the engine thread is started with (workerData). */

@@ -14,8 +14,8 @@
  * them: same integer arithmetic, same bytes, ~3x faster than the JavaScript
  * passes below, which remain the fallback and the tests' reference.
  */
-import { scratchArrayBuffer } from '../workers/scratch.js';
-import { resizeWithKernels } from './simd/resample-simd.js';
+import { scratchArrayBuffer } from '../memory/scratch.js';
+import { type Taps, resizeWithKernels } from './simd/resample-simd.js';
 import type { DecodedImage } from './types.js';
 
 export type ResampleFilter = 'bicubic' | 'bilinear';
@@ -51,19 +51,6 @@ const FILTERS: Record<ResampleFilter, { support: number; weight: (x: number) => 
     },
   },
 };
-
-export interface Taps {
-  /** Per output position: the first of its `taps` consecutive input indices. */
-  first: Int32Array;
-  /** `taps` fixed-point coefficients per output position. */
-  coeffs: Int32Array;
-  /**
-   * Every output reads exactly this many inputs: Pillow's window padded with
-   * zero weights (and shifted to stay inside the input at the far edge), so the
-   * hot loops have a fixed trip count and the common counts can be unrolled.
-   */
-  taps: number;
-}
 
 /** Pillow's precompute_coeffs + normalize_coeffs_8bpc, for outputs [from, from + length). */
 function taps(inSize: number, outSize: number, filter: ResampleFilter, from: number, length: number): Taps {

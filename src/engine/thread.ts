@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { errorFromWire, errorToWire } from '../errors.js';
 import type { EngineOptions } from './engine.js';
 import { type PackManifest, loadManifest } from './manifest.js';
-import type { ProviderName } from './pack.js';
+import type { ProviderName } from './providers.js';
 import { buildPrompt } from './prompt.js';
 import type { FromEngine, ThreadInit, ToEngine } from './protocol.js';
 import { IMAGE_SLOT, LisaTokenizer } from './tokenizer.js';
@@ -166,6 +166,11 @@ export class EngineThread implements ChatEngine {
     for (const waiter of this.pending.values()) waiter.reject(failure);
     this.pending.clear();
     void worker.terminate();
+  }
+
+  /** A test hook: ends the engine thread as a crash would, so that tests can check the restart. */
+  crashThreadForTests(): Promise<number> {
+    return this.worker.terminate();
   }
 
   async close(): Promise<void> {

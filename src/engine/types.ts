@@ -8,7 +8,7 @@
  */
 
 import type { PackManifest } from './manifest.js';
-import type { ProviderName } from './pack.js';
+import type { ProviderName } from './providers.js';
 
 /** An 8-bit RGB image, row-major, 3 bytes per pixel, EXIF orientation applied. */
 export interface DecodedImage {

@@ -11,12 +11,13 @@
 import sharp from 'sharp';
 import { maskStats } from '../engine/mask.js';
 import type { BinaryMask, BoundingBox, DecodedImage } from '../engine/types.js';
-import { scratchArrayBuffer } from '../workers/scratch.js';
+import { scratchArrayBuffer } from '../memory/scratch.js';
 import { luma } from './colour-choice.js';
 import { bandStride, contourBand, contourWorkBytes } from './contour.js';
 import { encodeJpeg } from './jpeg-strips.js';
-import type { OverlayFormat } from './formats.js';
 import { ownedCopy } from './owned-bytes.js';
+import type { OverlayFormat } from './formats.js';
+
 
 export interface OverlaySegment {
   mask: BinaryMask;

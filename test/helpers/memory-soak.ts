@@ -8,9 +8,9 @@ import sharp from 'sharp';
 import { sha256Hex } from '../../src/conversation/index.js';
 import { countsToString } from '../../src/engine/mask.js';
 import { taggedPng } from '../../src/bench/soak.js';
-import { DecodedImages } from '../../src/workers/decoded-images.js';
-import { gc } from '../../src/workers/memory.js';
-import { acquirePixelPool } from '../../src/workers/pool.js';
+import { gc } from '../../src/memory/collect.js';
+import { DecodedImages } from '../../src/render/decoded-images.js';
+import { OverlayWorkers } from '../../src/render/overlay-workers.js';
 
 const WIDTH = 4000;
 const HEIGHT = 3000;
@@ -20,8 +20,8 @@ const rssMb = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/stat
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 const png = await sharp({ create: { width: WIDTH, height: HEIGHT, channels: 3, background: { r: 30, g: 140, b: 60 } } }).png().toBuffer();
-const pixels = acquirePixelPool(2);
-const images = new DecodedImages(pixels.pool, { maxPixels: 40e6 });
+const pixels = new OverlayWorkers(2);
+const images = new DecodedImages(pixels, { maxPixels: 40e6 });
 // A mask over the left third (column-major runs: zeros, ones, zeros).
 const rle = { size: [HEIGHT, WIDTH] as [number, number], counts: countsToString([0, HEIGHT * (WIDTH / 3), HEIGHT * (WIDTH - WIDTH / 3)]) };
 
@@ -29,7 +29,7 @@ async function turn(i: number): Promise<void> {
   const bytes = taggedPng(png, String(i));
   const lease = await images.acquire(sha256Hex(bytes), bytes);
   try {
-    await pixels.pool.overlay(lease.image, [{ rle, rgb: [255, 0, 0], bbox: [0, 0, WIDTH / 3, HEIGHT] }], 'png');
+    await pixels.overlay(lease.image, [{ rle, rgb: [255, 0, 0], bbox: [0, 0, WIDTH / 3, HEIGHT] }], 'png');
   } finally {
     lease.release();
   }
@@ -49,5 +49,5 @@ await settle();
 // The workers collect after their own tasks; give them a moment to have done so.
 await new Promise((resolve) => setTimeout(resolve, 500));
 const settledMb = rssMb();
-await pixels.release();
+await pixels.close();
 process.stdout.write(`${JSON.stringify({ baselineMb, settledMb, imageMb: (WIDTH * HEIGHT * 3) / 2 ** 20 })}\n`);

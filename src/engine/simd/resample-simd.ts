@@ -2,9 +2,22 @@
  * resizeRgb()'s WebAssembly path: lays the source rows, the coefficients and
  * the passes' rows out in this thread's kernel memory and runs both kernels.
  */
-import type { Taps } from '../resample.js';
 import type { DecodedImage } from '../types.js';
 import { type ResampleKernels, instantiateResampleKernels } from './resample-kernels.js';
+
+/** Pillow's filter taps for one axis (made by resample.ts), as both passes read them. */
+export interface Taps {
+  /** Per output position: the first of its `taps` consecutive input indices. */
+  first: Int32Array;
+  /** `taps` fixed-point coefficients per output position. */
+  coeffs: Int32Array;
+  /**
+   * Every output reads exactly this many inputs: Pillow's window padded with
+   * zero weights (and shifted to stay inside the input at the far edge), so the
+   * hot loops have a fixed trip count and the common counts can be unrolled.
+   */
+  taps: number;
+}
 
 /** This thread's kernels (each thread has its own instance and memory), null without WebAssembly SIMD. */
 let kernels: ResampleKernels | null | undefined;

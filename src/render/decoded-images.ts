@@ -7,9 +7,9 @@
  * holds it, so a late reader can never see another image's pixels.
  */
 import type { DecodedImage } from '../engine/types.js';
-import type { PixelPool } from './pool.js';
-import { LARGE_BUFFER_BYTES, collectSoonAfter } from './memory.js';
-import { scratchSharedBuffer } from './scratch.js';
+import type { OverlayWorkers } from './overlay-workers.js';
+import { LARGE_BUFFER_BYTES, collectSoonAfter } from '../memory/collect.js';
+import { scratchSharedBuffer } from '../memory/scratch.js';
 
 export interface DecodedImageLease {
   image: DecodedImage;
@@ -52,7 +52,7 @@ export class DecodedImages {
   private dropTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly pool: PixelPool,
+    private readonly pool: Pick<OverlayWorkers, 'decode'>,
     private readonly options: DecodedImagesOptions,
   ) {}
 

@@ -1,7 +1,0 @@
-// A worker thread's entry: TypeScript through tsx, as in the main thread (src/bin.js).
-import { register } from 'tsx/esm/api';
-
-register();
-const tasks = await import('./tasks.ts');
-
-export const { decode, clipRows, samRows, overlay } = tasks;
