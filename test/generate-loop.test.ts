@@ -12,12 +12,13 @@ import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCheckpoint } from '../models/converter/convert.js';
 import { type GenerationResult, decoderStep, embedTokens, generate } from '../src/engine/generate.js';
-import { generateOnDevice, useDeviceLoop } from '../src/engine/generate-loop.js';
+import { MAX_RUN_IDS, generateOnDevice, useDeviceLoop } from '../src/engine/generate-loop.js';
 import { decodeImage } from '../src/engine/image.js';
 import { type KvState, emptyKv } from '../src/engine/kv.js';
 import { type LoadedPack, openPack, releasePack } from '../src/engine/pack.js';
 import { clipPixelValues, samPixelValues } from '../src/engine/preprocess.js';
-import { type FloatData, allocFloat, copyFloats, floatData, floatTensor, halfToFloat, int64Tensor, truncateKv } from '../src/engine/tensors.js';
+import { halfToFloat } from '../src/engine/floats.js';
+import { type FloatData, allocFloat, copyFloats, floatData, floatTensor, int64Tensor, truncateKv } from '../src/engine/tensors.js';
 import { IMAGE_SLOT } from '../src/engine/tokenizer.js';
 import { converterFixtures } from './helpers/converter-fixtures.js';
 import { pythonAvailability } from './helpers/python.js';
@@ -46,13 +47,25 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d;
 }
 
+/**
+ * Largest |a - b| relative to b's largest magnitude. float16 states may differ
+ * by an ulp between the Loop body and the main graph (ONNX Runtime optimises
+ * the two graphs separately).
+ */
+function relativeDiff(a: FloatData, b: FloatData): number {
+  const [x, y] = [toNumbers(a), toNumbers(b)];
+  return maxDiff(x, y) / Math.max(1e-6, ...Array.from(y, Math.abs));
+}
+
 describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the step loop\'s results', () => {
   let work: string;
   let loopPack: LoadedPack;
   let fusedPack: LoadedPack;
+  let halfPack: LoadedPack;
   let landscape: FixtureCase;
   let fixtures: string;
-  let imageRows: FloatData;
+  /** Each pack's image rows (its vision encoder, its dtype). */
+  const imageRows = new Map<LoadedPack, FloatData>();
   let samEmbeddings: ort.Tensor;
   let segId: number;
   let eosId: number;
@@ -62,25 +75,26 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     const made = await converterFixtures(py.python);
     fixtures = made.dir;
     landscape = (made.index as { cases: FixtureCase[] }).cases.find((c) => c.name === 'lisa-7b-landscape')!;
-    const convert = (out: string, deviceLoop: boolean) =>
-      convertCheckpoint({
+    const convert = async (out: string, deviceLoop: boolean, dtype: 'float32' | 'float16' = 'float32') => {
+      await convertCheckpoint({
         checkpoint: path.join(fixtures, 'lisa-7b'),
         visionTower: path.join(fixtures, 'clip'),
         out: path.join(work, out),
-        dtype: 'float32',
+        dtype,
         decoder: 'fused',
         deviceLoop,
       });
-    await convert('loop', true);
-    await convert('fused', false);
-    loopPack = await openPack(path.join(work, 'loop'), { providers: ['cpu'] });
-    fusedPack = await openPack(path.join(work, 'fused'), { providers: ['cpu'] });
+      return openPack(path.join(work, out), { providers: ['cpu'] });
+    };
+    loopPack = await convert('loop', true);
+    fusedPack = await convert('fused', false);
+    halfPack = await convert('loop-f16', true, 'float16');
     segId = loopPack.tokenizer.segId;
     eosId = loopPack.tokenizer.eosId;
     const image = await decodeImage(await readFile(path.join(fixtures, landscape.image)), { maxPixels: 4e7 });
     const S = loopPack.manifest.clip.size;
-    const clip = await loopPack.sessions.visionEncoder.run({ pixel_values: new ort.Tensor('float32', await clipPixelValues(image, loopPack.manifest.clip), [1, 3, S, S]) });
-    imageRows = floatData(clip.image_features!);
+    const pixels = new ort.Tensor('float32', await clipPixelValues(image, loopPack.manifest.clip), [1, 3, S, S]);
+    for (const pack of [loopPack, fusedPack, halfPack]) imageRows.set(pack, floatData((await pack.sessions.visionEncoder.run({ pixel_values: pixels })).image_features!));
     const samSize = loopPack.manifest.sam.size;
     const sam = await loopPack.sessions.samImageEncoder.run({
       pixel_values: new ort.Tensor('float32', (await samPixelValues(image, loopPack.manifest.sam)).data, [1, 3, samSize, samSize]),
@@ -89,7 +103,7 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
   }, 300_000);
 
   afterAll(async () => {
-    for (const pack of [loopPack, fusedPack]) if (pack) await releasePack(pack);
+    for (const pack of [loopPack, fusedPack, halfPack]) if (pack) await releasePack(pack);
     if (work) await rm(work, { recursive: true, force: true });
   });
 
@@ -104,7 +118,7 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     let t = 0;
     for (const id of ids) {
       if (id === IMAGE_SLOT) {
-        copyFloats(out, row * H, imageRows, 0, I * H);
+        copyFloats(out, row * H, imageRows.get(pack)!, 0, I * H);
         row += I;
       } else copyFloats(out, row++ * H, text, t++ * H, H);
     }
@@ -119,8 +133,8 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     contextLength?: number;
   }
 
-  /** The engine's decoding: step loop (`deviceLoop` false), Loop graph (true), or the Loop graph in runs of `chunk` ids. */
-  async function decode(options: Decode, deviceLoop: boolean, chunk?: number): Promise<GenerationResult> {
+  /** The engine's decoding: step loop (`deviceLoop` false), Loop graph (true; runs sized by speed), or the Loop graph in runs of `runIds` ids. */
+  async function decode(options: Decode, deviceLoop: boolean, runIds?: number): Promise<GenerationResult> {
     const pack = options.pack ?? loopPack;
     const prompt = await rows(pack, options.ids);
     const input = {
@@ -135,9 +149,9 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
       throwIfAborted: () => undefined,
       deviceLoop,
     };
-    if (chunk === undefined) return generate(input);
+    if (runIds === undefined) return generate(input);
     const prefill = await decoderStep(pack, input.embeds, input.count, input.kv);
-    return generateOnDevice(input, prefill, 0, (ids) => embedTokens(pack, ids), chunk);
+    return generateOnDevice(input, prefill, 0, (ids) => embedTokens(pack, ids), runIds);
   }
 
   /** Low-res mask logits of each [SEG] (seg projection, then SAM's mask decoder). */
@@ -150,18 +164,21 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     return decoded.low_res_masks!.data as Float32Array;
   }
 
-  /** Same ids, fed ids, [SEG] hidden states, cache and masks. */
+  /** Relative tolerance for states of the data's dtype: float32 rounding, or float16's (2^-11 is half an ulp). */
+  const tolerance = (data: unknown) => (data instanceof Uint16Array ? 2 ** -9 : 1e-6);
+
+  /** Same ids, fed ids, [SEG] hidden states, cache and (float32 packs) masks. */
   async function expectSame(loop: GenerationResult, step: GenerationResult): Promise<void> {
     expect(loop.ids).toEqual(step.ids);
     expect(loop.fedIds).toEqual(step.fedIds);
     expect(loop.kv.length).toBe(step.kv.length);
     for (const [name, tensor] of Object.entries(step.kv.tensors)) {
       expect(loop.kv.tensors[name]!.dims).toEqual(tensor.dims);
-      expect(maxDiff(toNumbers(floatData(loop.kv.tensors[name]!)), toNumbers(floatData(tensor))), name).toBeLessThanOrEqual(1e-5);
+      expect(relativeDiff(floatData(loop.kv.tensors[name]!), floatData(tensor)), name).toBeLessThanOrEqual(tolerance(tensor.data));
     }
     expect(loop.segHidden).toHaveLength(step.segHidden.length);
-    loop.segHidden.forEach((h, i) => expect(maxDiff(toNumbers(h), toNumbers(step.segHidden[i]!))).toBeLessThanOrEqual(1e-5));
-    if (step.segHidden.length === 0) return;
+    loop.segHidden.forEach((h, i) => expect(relativeDiff(h, step.segHidden[i]!)).toBeLessThanOrEqual(tolerance(h)));
+    if (step.segHidden.length === 0 || !(step.segHidden[0] instanceof Float32Array)) return;
     const [a, b] = [await masks(loop.segHidden), await masks(step.segHidden)];
     expect(maxDiff(a, b)).toBeLessThanOrEqual(1e-4);
     // The masks a user sees: low-res logits above 0 (upsampling is the same function of both).
@@ -175,13 +192,23 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     const step = await decode({ ids: turn.prompt_ids }, false);
     expect(step.ids).toEqual(answer(turn));
     expect(step.segHidden).toHaveLength(turn.seg_steps.length);
-    const loop = await decode({ ids: turn.prompt_ids }, true);
-    await expectSame(loop, step);
-    // One run after the prefill: the answer is shorter than a chunk.
-    expect(loop.decodeRuns).toBe(1);
-    const chunked = await decode({ ids: turn.prompt_ids }, true, 8);
-    await expectSame(chunked, step);
-    expect(chunked.decodeRuns).toBe(Math.ceil((turn.generated_ids.length - 1) / 8));
+    await expectSame(await decode({ ids: turn.prompt_ids }, true), step);
+    // The whole answer in one run after the prefill (it is shorter than MAX_RUN_IDS), or in runs of 8.
+    const oneRun = await decode({ ids: turn.prompt_ids }, true, MAX_RUN_IDS);
+    await expectSame(oneRun, step);
+    expect(oneRun.decodeRuns).toBe(1);
+    const runsOf8 = await decode({ ids: turn.prompt_ids }, true, 8);
+    await expectSame(runsOf8, step);
+    expect(runsOf8.decodeRuns).toBe(Math.ceil((turn.generated_ids.length - 1) / 8));
+  });
+
+  it('float16 pack: the same ids, [SEG] hidden states and cache both ways', async () => {
+    const turn = landscape.turns[0]!;
+    const step = await decode({ pack: halfPack, ids: turn.prompt_ids }, false);
+    expect(step.segHidden.length).toBeGreaterThan(0);
+    expect(step.segHidden[0]).toBeInstanceOf(Uint16Array);
+    await expectSame(await decode({ pack: halfPack, ids: turn.prompt_ids }, true), step);
+    await expectSame(await decode({ pack: halfPack, ids: turn.prompt_ids }, true, 8), step);
   });
 
   it('stops after maxNewTokens, the last token never fed', async () => {
@@ -263,5 +290,6 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     // On the CPU provider the engine keeps the step loop (measured: docs/performance.md).
     expect(useDeviceLoop(loopPack)).toBe(false);
     expect(useDeviceLoop({ ...loopPack, provider: 'cuda' })).toBe(true);
+    expect(useDeviceLoop({ ...loopPack, provider: 'tensorrt' })).toBe(false);
   });
 });

@@ -19,20 +19,34 @@ import { type FloatData, floatData, floatTensor, int64Tensor } from './tensors.j
  */
 
 /**
- * Most ids one run() may choose. onnxruntime-node 1.30 cannot stop a run once
- * started (its RunOptions has no `terminate`), so a cancelled turn stops after
- * at most this many tokens; each run boundary copies the cache out and in once.
+ * How many ids one run() may choose. onnxruntime-node 1.30 cannot stop a run
+ * once started (its RunOptions has no `terminate`), so a cancelled turn waits
+ * for the run in progress: runs are sized from the speed of the previous one
+ * to last about RUN_TARGET_MS, between 1 and MAX_RUN_IDS ids (each run
+ * boundary costs one copy of the cache out and back in).
  */
-export const DEVICE_LOOP_CHUNK = 64;
+const RUN_TARGET_MS = 1000;
+const FIRST_RUN_IDS = 8;
+export const MAX_RUN_IDS = 64;
 
 /**
  * Providers on which the Loop graph decodes (where a pack has it); the others
- * run the step loop, which then feeds the same graph with max_new_tokens 0.
- * GPU providers: every step of the step loop copies the whole cache to the
- * host and back, which the Loop keeps on the device. CPU: measured in
- * docs/performance.md ("Decoding inside the graph").
+ * run the step loop, which feeds the same graph with max_new_tokens 0.
+ * - cuda: onnxruntime-node 1.30 returns every CUDA output in host memory, so
+ *   each step of the step loop copies the whole cache out and back (LLaMA-7B
+ *   float16: 512 KiB a position, about 300 MiB each way at 600 positions);
+ *   the Loop (a CUDA kernel in onnxruntime, its loop state on the device)
+ *   copies it once a run (up to MAX_RUN_IDS tokens).
+ * - cpu: the cache is in host memory either way; the Loop saves only the
+ *   per-token run overhead, which measured within noise (docs/performance.md),
+ *   while the step loop can stop after any token and use prompt-lookup drafts.
+ * - webgpu: the step loop already keeps `present.*` on the device (pack.ts
+ *   asks for gpu-buffer outputs), and whether the Loop itself runs on WebGPU
+ *   is unverified.
+ * - tensorrt: its sessions fall back to the CPU, not CUDA, for what TensorRT
+ *   cannot take (GroupQueryAttention and the Loop around it).
  */
-const DEVICE_LOOP_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu']);
+const DEVICE_LOOP_PROVIDERS: ReadonlySet<string> = new Set(['cuda']);
 
 /** Whether generate() should decode with the Loop graph, where the pack has one. */
 export function useDeviceLoop(pack: LoadedPack): boolean {
@@ -46,16 +60,16 @@ export function deviceLoopFeeds(maxNewTokens: number, eosId: number): Record<str
 
 /**
  * The decoding after `prefill` (a plain step over the prompt rows), in runs of
- * the Loop graph choosing at most `chunk` ids each, with the step loop's
- * limits: a token is emitted, then decoding stops once `maxNewTokens` are out
- * or the cache holds `contextLength` positions.
+ * the Loop graph (`runIds` ids each when given, else sized as above), with the
+ * step loop's limits: a token is emitted, then decoding stops once
+ * `maxNewTokens` are out or the cache holds `contextLength` positions.
  */
 export async function generateOnDevice(
   input: GenerationInput,
   prefill: StepResult,
   prefillMs: number,
   embed: (ids: readonly number[]) => Promise<FloatData>,
-  chunk = DEVICE_LOOP_CHUNK,
+  runIds?: number,
 ): Promise<GenerationResult> {
   const started = performance.now();
   const { pack, segId, eosId } = input;
@@ -66,6 +80,7 @@ export async function generateOnDevice(
   const segHidden: FloatData[] = [];
   let kv = prefill.kv;
   let decodeRuns = 0;
+  let nextRunIds = runIds ?? FIRST_RUN_IDS;
   // The chosen id not fed yet, and the hidden state that chose it.
   let pending = { token: prefill.next[0]!, hidden: prefill.hidden[0]! };
   const emit = (token: number, hidden: () => FloatData) => {
@@ -77,8 +92,11 @@ export async function generateOnDevice(
     if (ids.length >= limit) break;
     input.throwIfAborted();
     // This run feeds `pending`, then its Loop feeds each id it chooses but the last.
-    const budget = Math.min(chunk, limit - ids.length);
+    const budget = Math.min(nextRunIds, limit - ids.length);
+    const runStarted = performance.now();
     const run = await loopRun(pack, await embed([pending.token]), kv, budget - 1, eosId);
+    const msPerId = (performance.now() - runStarted) / run.ids.length;
+    nextRunIds = runIds ?? Math.max(1, Math.min(MAX_RUN_IDS, Math.floor(RUN_TARGET_MS / msPerId)));
     decodeRuns++;
     fedIds.push(pending.token);
     kv = run.kv;
