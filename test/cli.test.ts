@@ -129,7 +129,7 @@ describe('lisa-bot ask --session', () => {
     // Another session has no image yet.
     const other = await cli(['ask', '--session', 'garage', '--model', pack, 'where is it?'], env);
     expect(other.code).toBe(2);
-    expect(other.stderr).toMatch(/no image/i);
+    expect(other.stderr).toMatch(/no image.*--image FILE/i);
   });
 });
 

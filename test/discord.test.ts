@@ -53,6 +53,12 @@ describe('Discord with the toy assistant', () => {
     expect(turn.images[0]).toMatchObject({ kind: 'url', allowedHosts: ['127.0.0.1'], declared: { size: image.size, width: 96, height: 64, contentType: 'image/png' } });
   });
 
+  it('says how to give an image, in Discord terms, when a mention comes without one', async () => {
+    const asked = h.discord.userMessage({ content: 'what is this?', mention: true });
+    const [answer] = await repliesTo(h, asked.id);
+    expect(answer.content).toMatch(/no image to look at yet\. Attach an image \(or reply to a message that has one\)/);
+  });
+
   it('continues the conversation when the answer is replied to: the mask moves to the colour named next', async () => {
     const { discord } = h;
     const asked = discord.userMessage({ content: 'show me the red one', mention: true, attachments: [await sceneAttachment(discord)] });

@@ -118,6 +118,15 @@ describe('slack over the real assistant (toy pack)', () => {
     expect(await tintedShapes(uploads[1].bytes)).toEqual({ red: false, blue: true });
   });
 
+  it('says how to give an image, in Slack terms, when a mention comes without one', async () => {
+    await start();
+    const event = mention(h.fake, 'what is this?', { files: [], channel });
+    await h.sendEvent(event, 'Ev-e2e-noimage');
+    await h.surface.idle();
+    const [answer] = h.fake.botMessages(channel, event.ts as string);
+    expect(answer.text).toMatch(/no image to look at yet\. Attach an image \(or ask in a thread that has one\)/);
+  });
+
   it('/lisa is acked before the job runs, then answered in the channel', async () => {
     await start();
     await mentionWithImage('red', 'Ev-e2e-3');

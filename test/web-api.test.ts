@@ -183,6 +183,7 @@ describe('web chat: a turn', () => {
     const bobFollowUp = await bob.ask('and the blue one?');
     expect(bobFollowUp.status).toBe(400);
     expect(bobFollowUp.body.error.code).toBe('no_image');
+    expect(bobFollowUp.body.error.message).toMatch(/Drop or choose an image above/);
     await goodTurn(alice, 'and the blue one?', null);
 
     // A forged cookie is not a session: it gets a fresh one.

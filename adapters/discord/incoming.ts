@@ -9,6 +9,9 @@ import type { ImageRef } from '../../src/assistant/types.js';
 import type { Config } from '../../src/config/index.js';
 import { UserInputError } from '../../src/errors.js';
 
+/** How a Discord user gives an image, said when a conversation has none yet. */
+export const NO_IMAGE_HINT = 'Attach an image (or reply to a message that has one) and ask again.';
+
 export type AttachmentInfo = Pick<Attachment, 'url' | 'name' | 'size' | 'contentType' | 'width' | 'height'>;
 
 /** Discord marks images with an image/* content type, and gives their size in pixels. */

@@ -5,7 +5,19 @@
  */
 import { conversationKey } from '../../src/conversation/keys.js';
 import type { SlackFile } from './files.js';
-import type { ThreadMessage } from './incoming.js';
+
+/** A message in a channel or thread, from an app_mention or a message event. */
+export interface ThreadMessage {
+  teamId: string;
+  channel: string;
+  ts: string;
+  /** The thread's parent ts when the message is in a thread. */
+  threadTs?: string;
+  user: string;
+  text: string;
+  /** Undefined when the event carried no `files` field (then the message is fetched). */
+  files?: SlackFile[];
+}
 
 function slackKey(teamId: string, channelId: string, threadTs: string): string {
   return conversationKey('slack', { teamId, channelId, threadTs });

@@ -5,8 +5,8 @@
 import type { webApi } from '@slack/bolt';
 import { EVENT_DEDUPE_TTL_MS, type SlackDeps } from './deps.js';
 import { slackError } from './files.js';
-import { threadKey, threadOf } from './conversation.js';
-import { type ThreadMessage, threadTurn } from './incoming.js';
+import { type ThreadMessage, threadKey, threadOf } from './conversation.js';
+import { threadTurn } from './incoming.js';
 import { deliverReply, errorText } from './outgoing.js';
 import { ProgressMessage } from './progress.js';
 

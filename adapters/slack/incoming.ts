@@ -5,25 +5,12 @@
  */
 import type { webApi } from '@slack/bolt';
 import type { ImageRef, IncomingTurn } from '../../src/assistant/types.js';
-import { threadKey, threadOf } from './conversation.js';
+import { type ThreadMessage, threadKey, threadOf } from './conversation.js';
 import type { SlackDeps } from './deps.js';
 import { type SlackFile, completeFiles, fetchMessageFiles, imageRefFromFile, orderFiles } from './files.js';
-import { plainText } from './text.js';
+import { NO_IMAGE_HINT, plainText } from './text.js';
 
 type WebClient = webApi.WebClient;
-
-/** A message in a channel or thread, from an app_mention or a message event. */
-export interface ThreadMessage {
-  teamId: string;
-  channel: string;
-  ts: string;
-  /** The thread's parent ts when the message is in a thread. */
-  threadTs?: string;
-  user: string;
-  text: string;
-  /** Undefined when the event carried no `files` field (then the message is fetched). */
-  files?: SlackFile[];
-}
 
 /** The job id of a message: a redelivery, or the app_mention and message events of one message, map onto one job. */
 export function requestIdOf(teamId: string, channel: string, ts: string): string {
@@ -63,6 +50,7 @@ export async function threadTurn(
       channelId: channel,
       text: plainText(message.text, botUserId),
       images,
+      noImageHint: NO_IMAGE_HINT,
       requestId: requestIdOf(message.teamId, channel, ts),
     },
     file: files.find((f) => f.url_private_download ?? f.url_private),

@@ -7,6 +7,7 @@
 export const THINKING = '_Thinking…_';
 export const DOWNLOADING = '_Fetching the image…_';
 export const WORKING_ON_IT = 'Working on it…';
+export const NO_IMAGE_HINT = 'Attach an image (or ask in a thread that has one) and ask again.';
 export const GENERIC_ERROR = 'Something went wrong on my side; please try again.';
 export const MISSING_SCOPE_HINT =
   'Slack sent a login page instead of the file: the app is probably missing the files:read scope ' +

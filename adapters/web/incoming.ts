@@ -164,6 +164,7 @@ export function webTurn(sessionId: string, turnId: string, upload: TurnUpload): 
     user: { id: sessionId },
     text: upload.question,
     images: upload.image ? [{ kind: 'bytes', data: upload.image.data, name: upload.image.name }] : [],
+    noImageHint: 'Drop or choose an image above, then ask again.',
     requestId: turnId,
   };
 }

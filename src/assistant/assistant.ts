@@ -39,13 +39,8 @@ export interface AssistantOptions {
   logger: Logger;
 }
 
-/** How a user gives an image, in each surface's own terms. */
-const ATTACH_AN_IMAGE: Readonly<Record<IncomingTurn['surface'], string>> = {
-  discord: 'Attach an image (or reply to a message that has one) and ask again.',
-  slack: 'Attach an image (or ask in a thread that has one) and ask again.',
-  web: 'Drop or choose an image above, then ask again.',
-  cli: 'Pass one with --image FILE.',
-};
+/** How to give an image, for a surface that does not say it in its own terms (IncomingTurn.noImageHint). */
+const ATTACH_AN_IMAGE = 'Attach an image and ask again.';
 
 interface ResolvedImage {
   hash: string;
@@ -268,6 +263,6 @@ export class Assistant implements AssistantPort {
       if (bytes) return { hash: session.imageHash, bytes };
       throw new UserInputError("This conversation's image has expired. Send the image again with your question.", 'no_image');
     }
-    throw new UserInputError(`There's no image to look at yet. ${ATTACH_AN_IMAGE[turn.surface] ?? 'Attach an image and ask again.'}`, 'no_image');
+    throw new UserInputError(`There's no image to look at yet. ${turn.noImageHint ?? ATTACH_AN_IMAGE}`, 'no_image');
   }
 }

@@ -35,6 +35,8 @@ export interface IncomingTurn {
   text: string;
   /** The first image is used; none means "the conversation's current image". */
   images: readonly ImageRef[];
+  /** How a user of this surface gives an image, said when the conversation has none yet ("Attach an image and ask again."). */
+  noImageHint?: string;
   /**
    * The platform's id of this request (message id, interaction id, event id).
    * Becomes the job id, so a retried delivery maps onto the same job.

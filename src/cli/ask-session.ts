@@ -33,6 +33,7 @@ export async function askInSession(turn: SessionTurn, config: Config, format: Ov
         user: { id: userInfo().username },
         text: turn.question,
         images: image ? [{ kind: 'bytes', data: image }] : [],
+        noImageHint: 'Pass one with --image FILE.',
       },
       { overlay: { format } },
     );

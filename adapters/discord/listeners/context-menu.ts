@@ -26,7 +26,7 @@ import { targetKey } from '../conversation.js';
 import type { DiscordDeps } from '../deps.js';
 import { InteractionResponder, TOKEN_LIFE_MS } from '../respond-interaction.js';
 import { acknowledge, placeOf } from './segment.js';
-import { imageRefs, turnUser } from '../incoming.js';
+import { NO_IMAGE_HINT, imageRefs, turnUser } from '../incoming.js';
 
 const MAX_PENDING = 1_000;
 /** Discord's cap on a text input. */
@@ -74,6 +74,7 @@ export class ContextMenu {
         channelId: placeOf(interaction),
         text: interaction.fields.getTextInputValue(QUESTION_FIELD),
         images: await this.imagesOf(interaction, targetId),
+        noImageHint: NO_IMAGE_HINT,
         requestId: interaction.id,
       };
     }, new InteractionResponder(interaction, this.deps.client, this.deps.logger, targetId));

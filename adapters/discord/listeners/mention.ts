@@ -13,7 +13,7 @@ import { CONTEXT_COMMAND } from '../commands.js';
 import type { ChainMessage } from '../conversation.js';
 import { type DiscordDeps, EVENT_DEDUPE_MS } from '../deps.js';
 import { MessageResponder } from '../respond-message.js';
-import { imageRefs, mentionsBot, questionOf, turnUser } from '../incoming.js';
+import { NO_IMAGE_HINT, imageRefs, mentionsBot, questionOf, turnUser } from '../incoming.js';
 import { errorFields } from '../log.js';
 
 export async function onMessageCreate(deps: DiscordDeps, message: Message): Promise<void> {
@@ -69,6 +69,7 @@ async function buildTurn(deps: DiscordDeps, message: Message): Promise<IncomingT
     channelId: channel.isThread() && channel.parentId ? channel.parentId : message.channelId,
     text: questionOf(message, botId),
     images: await imagesOf(deps, message),
+    noImageHint: NO_IMAGE_HINT,
     requestId: message.id,
   };
 }

@@ -11,7 +11,7 @@ import { IMAGE_OPTION, QUESTION_FIELD } from '../commands.js';
 import { channelKey } from '../conversation.js';
 import type { DiscordDeps } from '../deps.js';
 import { type DeferredInteraction, InteractionResponder } from '../respond-interaction.js';
-import { imageRefs, turnUser } from '../incoming.js';
+import { NO_IMAGE_HINT, imageRefs, turnUser } from '../incoming.js';
 import { errorFields } from '../log.js';
 
 /** "Interaction has already been acknowledged": another delivery of it is being answered. */
@@ -37,6 +37,7 @@ export async function onSegmentCommand(deps: DiscordDeps, interaction: ChatInput
       channelId: placeOf(interaction),
       text: interaction.options.getString(QUESTION_FIELD, true),
       images,
+      noImageHint: NO_IMAGE_HINT,
       requestId: interaction.id,
     };
   }, new InteractionResponder(interaction, deps.client, deps.logger));

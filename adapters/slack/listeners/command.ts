@@ -12,7 +12,7 @@ import type { SlackDeps } from '../deps.js';
 import { fileFromText, slackError } from '../files.js';
 import { deliverReply, errorText } from '../outgoing.js';
 import { ProgressMessage } from '../progress.js';
-import { NOT_IN_CHANNEL, WORKING_ON_IT, commandUsage, escapeMrkdwn, noImageForCommand, plainText, truncate } from '../text.js';
+import { NOT_IN_CHANNEL, NO_IMAGE_HINT, WORKING_ON_IT, commandUsage, escapeMrkdwn, noImageForCommand, plainText, truncate } from '../text.js';
 import { imageRefs } from '../incoming.js';
 
 type WebClient = webApi.WebClient;
@@ -73,6 +73,7 @@ async function runCommand(
         channelId: channel,
         text: question,
         images,
+        noImageHint: NO_IMAGE_HINT,
         requestId: `slack-cmd-${command.trigger_id}`,
       },
       { onProgress: (event) => current.progress(event) },
