@@ -11,21 +11,21 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PackDtype } from '../models/converter/graphs/context.js';
+import type { PackDtype } from '../src/engine/floats.js';
 import { GraphOps } from '../models/converter/graphs/layers.js';
 import { buildDecoderGraph, decoderTensorNames } from '../models/converter/graphs/llama.js';
 import { type FusedSpec, buildFusedDecoderGraph, fusedDecoderStack, gqaLengths } from '../models/converter/graphs/llama-fused.js';
 import type { LlamaSpec } from '../models/converter/graphs/llama-spec.js';
 import { WeightGraph } from '../models/converter/weight-graph.js';
 import { MemoryWeights } from '../models/converter/weights.js';
-import { float16Bits } from '../models/generator/onnx-builder.js';
 import { UserInputError } from '../src/errors.js';
 import { checkDecoderProvider, checkGraph, graphContract } from '../src/engine/contract.js';
 import { generate } from '../src/engine/generate.js';
 import { emptyKv } from '../src/engine/kv.js';
 import { type PackManifest, packManifestSchema } from '../src/engine/manifest.js';
 import type { LoadedPack } from '../src/engine/pack.js';
-import { type FloatData, halfToFloat } from '../src/engine/tensors.js';
+import { floatToHalf, halfToFloat } from '../src/engine/floats.js';
+import type { FloatData } from '../src/engine/tensors.js';
 import { pythonAvailability } from './helpers/python.js';
 
 const availability = pythonAvailability();
@@ -60,7 +60,7 @@ async function build(source: MemoryWeights, dtype: PackDtype, make: (ctx: { sour
 }
 
 const floatFeed = (dtype: PackDtype, data: Float32Array, shape: number[]) =>
-  dtype === 'float32' ? new ort.Tensor('float32', data, shape) : new ort.Tensor('float16', Uint16Array.from(data, float16Bits), shape);
+  dtype === 'float32' ? new ort.Tensor('float32', data, shape) : new ort.Tensor('float16', Uint16Array.from(data, floatToHalf), shape);
 const valuesOf = (t: ort.Tensor): Float32Array => (t.data instanceof Uint16Array ? Float32Array.from(t.data, halfToFloat) : (t.data as Float32Array));
 
 function fusedFeeds(dtype: PackDtype, spec: LlamaSpec, embeds: Values, call: { start: number; count: number }, scored: number, past?: ort.InferenceSession.OnnxValueMapType) {

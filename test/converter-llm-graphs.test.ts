@@ -14,14 +14,13 @@ import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildVisionEncoderGraph, checkClipSpecAgainstWeights, clipShapesOf, visionEncoderTensors, type ClipVisionSpec } from '../models/converter/graphs/clip.js';
-import type { PackDtype } from '../models/converter/graphs/context.js';
+import type { PackDtype } from '../src/engine/floats.js';
 import { buildDecoderGraph, buildEmbedTokensGraph, buildSegProjectionGraph, decoderTensorNames } from '../models/converter/graphs/llama.js';
 import { type LlamaSpec, checkLlamaSpecAgainstWeights, llamaShapesOf, llamaSpecFromConfig } from '../models/converter/graphs/llama-spec.js';
 import { WeightGraph } from '../models/converter/weight-graph.js';
 import { MemoryWeights } from '../models/converter/weights.js';
-import { float16Bits } from '../models/generator/onnx-builder.js';
 import { UserInputError } from '../src/errors.js';
-import { halfToFloat } from '../src/engine/tensors.js';
+import { floatToHalf, halfToFloat } from '../src/engine/floats.js';
 import { pythonAvailability } from './helpers/python.js';
 
 const { onnx } = onnxProto;
@@ -68,7 +67,7 @@ async function build(source: MemoryWeights, dtype: PackDtype, make: Build, exter
 }
 
 function floatFeed(dtype: PackDtype, v: Values): ort.Tensor {
-  return dtype === 'float32' ? new ort.Tensor('float32', v.data, v.shape) : new ort.Tensor('float16', Uint16Array.from(v.data, float16Bits), v.shape);
+  return dtype === 'float32' ? new ort.Tensor('float32', v.data, v.shape) : new ort.Tensor('float16', Uint16Array.from(v.data, floatToHalf), v.shape);
 }
 
 const int64Feed = (values: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [1, values.length]);

@@ -6,7 +6,7 @@ import { Engine } from '../src/engine/engine.js';
 import { embedTokens, generate } from '../src/engine/generate.js';
 import { emptyKv } from '../src/engine/kv.js';
 import { type LoadedPack, openPack, releasePack } from '../src/engine/pack.js';
-import { halfToFloat } from '../src/engine/tensors.js';
+import { halfToFloat } from '../src/engine/floats.js';
 import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
 import { ImagesInMemory } from '../src/engine/images-in-memory.js';
 

@@ -10,7 +10,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packManifestSchema, type PackManifest } from '../src/engine/manifest.js';
-import { float16Bits } from '../models/generator/onnx-builder.js';
+import { floatToHalf } from '../src/engine/floats.js';
 import { writeToyPack } from '../models/generator/toy.js';
 import { TOY_COLOUR_NAMES, TOY_PALETTE, toyColourIndex } from '../models/generator/toy-palette.js';
 import { TOY_SAM_MEAN, TOY_SAM_STD } from '../models/generator/toy-sam-graphs.js';
@@ -74,7 +74,7 @@ function argmax(row: ArrayLike<number>): number {
 
 /** A float tensor of the pack dtype (float16 as raw bits: Node 20 has no Float16Array). */
 function floatTensor(dtype: 'float32' | 'float16', data: readonly number[], dims: number[]): ort.Tensor {
-  return dtype === 'float16' ? new ort.Tensor('float16', Uint16Array.from(data, float16Bits), dims) : new ort.Tensor('float32', Float32Array.from(data), dims);
+  return dtype === 'float16' ? new ort.Tensor('float16', Uint16Array.from(data, floatToHalf), dims) : new ort.Tensor('float32', Float32Array.from(data), dims);
 }
 
 const int64 = (ids: number[]) => new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
@@ -93,7 +93,7 @@ describe.each(DTYPES)('toy pack (%s)', (dtype) => {
     const V = tokenizer.get_vocab().size;
     expect(manifest).toMatchObject({ name: 'toy', demo: true, dtype, template: 'llava_v1', system: SYSTEM, imageTokens: 256 });
     expect(manifest.tokens).toEqual({ seg: '[SEG]', imageStart: '<im_start>', imageEnd: '<im_end>', image: '<image>', eos: '</s>' });
-    expect(manifest.decoder).toEqual({ layers: 1, kvHeads: 1, headDim: 8, hidden: V + 8, vocab: V, contextLength: 1024 });
+    expect(manifest.decoder).toMatchObject({ layers: 1, kvHeads: 1, headDim: 8, hidden: V + 8, vocab: V, contextLength: 1024 });
     expect(manifest.clip).toMatchObject({ size: 224, resample: 'bicubic' });
     expect(manifest.sam).toEqual({ size: 1024, mean: TOY_SAM_MEAN, std: TOY_SAM_STD });
     const files = (await readdir(dir)).sort();
@@ -338,12 +338,12 @@ describe('toy SAM stand-ins', () => {
   });
 });
 
-describe('onnx-builder float16Bits', () => {
+describe('floatToHalf (src/engine/floats.ts)', () => {
   it('round-trips every half and rounds to nearest even', () => {
     const wrong: number[] = [];
     for (let h = 0; h < 0x10000; h++) {
       if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) continue; // NaN payloads
-      if (float16Bits(halfToFloat(h)) !== h) wrong.push(h);
+      if (floatToHalf(halfToFloat(h)) !== h) wrong.push(h);
     }
     expect(wrong).toEqual([]);
     const cases: [number, number][] = [
@@ -356,7 +356,7 @@ describe('onnx-builder float16Bits', () => {
       [3 * 2 ** -26, 0x0001],
       [1e-9, 0x0000],
     ];
-    for (const [value, bits] of cases) expect(float16Bits(value), String(value)).toBe(bits);
-    expect(float16Bits(NaN) & 0x7e00).toBe(0x7e00);
+    for (const [value, bits] of cases) expect(floatToHalf(value), String(value)).toBe(bits);
+    expect(floatToHalf(NaN) & 0x7e00).toBe(0x7e00);
   });
 });

@@ -7,7 +7,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { GraphBuilder, float16Bits, onnxElemType } from '../generator/onnx-builder.js';
+import { floatToHalf } from '../../src/engine/floats.js';
+import { GraphBuilder, onnxElemType } from '../generator/onnx-builder.js';
 
 const { onnx } = onnxProto;
 
@@ -128,7 +129,7 @@ function float32Bytes(values: Float32Array): Uint8Array {
 
 function float16Bytes(values: Float32Array): Uint8Array {
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = float16Bits(values[i]!);
+  for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]!);
   return new Uint8Array(out.buffer);
 }
 

@@ -16,7 +16,7 @@
 import { Net } from './bench-layers.js';
 import type { BenchVocab } from './bench-tokenizer.js';
 import { TOY_EOS } from './toy-tokenizer.js';
-import type { PackDtype } from './toy-graphs.js';
+import type { PackDtype } from '../../src/engine/floats.js';
 
 export interface BenchDims {
   vocab: number;

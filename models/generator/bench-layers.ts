@@ -11,7 +11,7 @@
  */
 import { GraphBuilder, float } from './onnx-builder.js';
 import { uniformValues } from './bench-random.js';
-import type { PackDtype } from './toy-graphs.js';
+import type { PackDtype } from '../../src/engine/floats.js';
 
 export class Net {
   readonly g: GraphBuilder;

@@ -19,7 +19,7 @@
  * what the postprocess, RLE and overlay really see — not noise.
  */
 import { Net } from './bench-layers.js';
-import type { PackDtype } from './toy-graphs.js';
+import type { PackDtype } from '../../src/engine/floats.js';
 
 export interface SamDims {
   size: number;

@@ -22,7 +22,7 @@ import { type BenchDims, benchLayout, decoderGraph, embedTokensGraph, segProject
 import { type SamDims, samImageEncoderGraph, samMaskDecoderGraph } from './bench-sam-graphs.js';
 import { benchTokenizerJson, buildBenchVocab } from './bench-tokenizer.js';
 import { CLIP_NORMALISATION, LLAVA_V1_SYSTEM, type PackFile, SAM_NORMALISATION, packFiles, writePackFiles } from './pack-files.js';
-import type { PackDtype } from './toy-graphs.js';
+import type { PackDtype } from '../../src/engine/floats.js';
 import { TOY_EOS, TOY_IMAGE, TOY_IM_END, TOY_IM_START, TOY_SEG } from './toy-tokenizer.js';
 
 export interface BenchPackOptions {

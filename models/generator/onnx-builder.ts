@@ -8,6 +8,7 @@
  * the same bytes.
  */
 import onnxProto from 'onnx-proto';
+import { floatToHalf } from '../../src/engine/floats.js';
 
 const { onnx } = onnxProto;
 
@@ -34,39 +35,6 @@ export function onnxElemType(type: ElemType): number {
 
 const BYTES_PER_ELEMENT: Record<ElemType, number> = { float32: 4, float16: 2, int64: 8, int32: 4, bool: 1, uint8: 1 };
 
-const scratch = new DataView(new ArrayBuffer(4));
-
-/**
- * IEEE 754 binary16 bits of a number, rounding to nearest even like a cast in
- * PyTorch or numpy would. Node 20 has no Float16Array, hence by hand.
- */
-export function float16Bits(value: number): number {
-  scratch.setFloat32(0, value);
-  const bits = scratch.getUint32(0);
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = (bits >>> 23) & 0xff;
-  let mantissa = bits & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa !== 0 ? 0x200 : 0); // Inf / NaN
-  const e = exponent - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // too large: Inf
-  if (e <= 0) {
-    // Subnormal half (or zero): value = mantissa' * 2^-24.
-    if (e < -10) return sign;
-    mantissa |= 0x800000;
-    const shift = 14 - e;
-    let half = mantissa >>> shift;
-    const rest = mantissa & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rest > halfway || (rest === halfway && (half & 1) === 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mantissa >>> 13);
-  const rest = mantissa & 0x1fff;
-  // A carry out of the mantissa correctly bumps the exponent (up to Inf).
-  if (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1)) half++;
-  return sign | half;
-}
-
 /** Little-endian raw bytes of tensor data, as TensorProto.raw_data wants them. */
 export function encodeTensorData(type: ElemType, data: ArrayLike<number> | readonly bigint[] | BigInt64Array): Uint8Array {
   const bytes = new Uint8Array(data.length * BYTES_PER_ELEMENT[type]);
@@ -78,7 +46,7 @@ export function encodeTensorData(type: ElemType, data: ArrayLike<number> | reado
         view.setFloat32(i * 4, Number(v), true);
         break;
       case 'float16':
-        view.setUint16(i * 2, float16Bits(Number(v)), true);
+        view.setUint16(i * 2, floatToHalf(Number(v)), true);
         break;
       case 'int64':
         view.setBigInt64(i * 8, typeof v === 'bigint' ? v : BigInt(v), true);

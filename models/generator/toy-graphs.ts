@@ -11,11 +11,11 @@
  * float32 right away and outputs cast back at the end; weights are stored in
  * the pack dtype (as a real float16 export would) and cast up before use.
  */
+import type { PackDtype } from '../../src/engine/floats.js';
 import { GraphBuilder, type ElemType } from './onnx-builder.js';
 import { TOY_COLOUR_NAMES } from './toy-palette.js';
 import { TOY_ANSWER_CHAIN, TOY_EOS, type ToyVocab } from './toy-tokenizer.js';
 
-export type PackDtype = 'float32' | 'float16';
 
 export const TOY_COLOURS = TOY_COLOUR_NAMES.length; // 6
 const SPARE = 2;

@@ -3,6 +3,7 @@
  * really segments palette colours (design/TOY_MODEL.md). Deterministic (the
  * same bytes on every run), a few MB, generated in well under a second.
  */
+import type { PackDtype } from '../../src/engine/floats.js';
 import { CLIP_NORMALISATION, LLAVA_V1_SYSTEM, type PackFile, packFiles, writePackFiles } from './pack-files.js';
 import {
   TOY_CLIP_SIZE,
@@ -15,7 +16,6 @@ import {
   segProjectionGraph,
   toyLayout,
   visionEncoderGraph,
-  type PackDtype,
 } from './toy-graphs.js';
 import { TOY_SAM_MEAN, TOY_SAM_SIZE, TOY_SAM_STD, samImageEncoderGraph, samMaskDecoderGraph } from './toy-sam-graphs.js';
 import { TOY_EOS, TOY_IMAGE, TOY_IM_END, TOY_IM_START, TOY_SEG, buildToyVocab, toyTokenizerJson } from './toy-tokenizer.js';

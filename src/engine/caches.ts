@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { type KvState, kvBytes } from './kv.js';
-import { type FloatData, type PackDtype, allocFloat, copyFloats } from './tensors.js';
+import type { PackDtype } from './floats.js';
+import { type FloatData, allocFloat, copyFloats } from './tensors.js';
 
 /** What one image costs the encoders, kept so a follow-up runs neither. */
 export interface ImageEmbeddings {

@@ -1,6 +1,6 @@
 import ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../models/generator/onnx-builder.js';
-import type { PackDtype } from './tensors.js';
+import type { PackDtype } from './floats.js';
 
 /**
  * Truncation of a KV cache whose tensors live in device memory (the WebGPU

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { UserInputError } from '../errors.js';
+import { packDtypes } from './floats.js';
 
 /** The manifest of a `lisa-onnx/1` model pack (`lisa.json`); see models/README.md. */
 const normalisation = z.object({
@@ -16,7 +17,7 @@ export const packManifestSchema = z.object({
   license: z.string().optional(),
   /** True for packs that are not LISA (the toy and bench packs): surfaces say so. */
   demo: z.boolean().optional(),
-  dtype: z.enum(['float32', 'float16']),
+  dtype: z.enum(packDtypes),
   template: z.enum(['llava_v1', 'llava_llama_2']),
   system: z.string(),
   tokens: z.object({

@@ -1,4 +1,5 @@
 import ort from 'onnxruntime-node';
+import { type PackDtype, halfToFloat } from './floats.js';
 
 /**
  * Tensor helpers. Floating tensors of the LLM side are in the pack's dtype;
@@ -6,7 +7,6 @@ import ort from 'onnxruntime-node';
  * and is converted only where the engine reads values (argmax) — everywhere
  * else rows are copied bit for bit, so float16 packs cost no conversions.
  */
-export type PackDtype = 'float32' | 'float16';
 export type FloatData = Float32Array | Uint16Array;
 
 export function allocFloat(dtype: PackDtype, length: number): FloatData {
@@ -28,52 +28,6 @@ export function floatData(tensor: ort.Tensor): FloatData {
   const data = tensor.data;
   if (data instanceof Float32Array || data instanceof Uint16Array) return data;
   throw new Error(`expected a float32 or float16 tensor, got ${tensor.type}`);
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE 754 half (bits) to a JS number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 0x1f) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
-
-/** A JS number to IEEE 754 half bits, rounding to nearest even. */
-export function floatToHalf(value: number): number {
-  f32[0] = value;
-  const x = u32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exponent = (x >>> 23) & 0xff;
-  let mantissa = x & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  let e = exponent - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mantissa |= 0x800000;
-    const shift = 14 - e;
-    const halfway = 1 << (shift - 1);
-    let rounded = mantissa >> shift;
-    const rest = mantissa & ((1 << shift) - 1);
-    if (rest > halfway || (rest === halfway && rounded & 1)) rounded++;
-    return sign | rounded;
-  }
-  let rounded = mantissa >> 13;
-  const rest = mantissa & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && rounded & 1)) {
-    rounded++;
-    if (rounded === 0x400) {
-      rounded = 0;
-      e++;
-      if (e >= 0x1f) return sign | 0x7c00;
-    }
-  }
-  return sign | (e << 10) | rounded;
 }
 
 /** Index of the largest value in `data[offset, offset + length)` (first on ties). */

@@ -7,7 +7,8 @@
 import ort from 'onnxruntime-node';
 import { type LoadedPack } from '../../src/engine/pack.js';
 import { IMAGE_SLOT } from '../../src/engine/tokenizer.js';
-import { argmax, floatData, floatToHalf, halfToFloat, int64Tensor } from '../../src/engine/tensors.js';
+import { floatToHalf, halfToFloat } from '../../src/engine/floats.js';
+import { argmax, floatData, int64Tensor } from '../../src/engine/tensors.js';
 
 export function toNumbers(data: Float32Array | Uint16Array): Float32Array {
   if (data instanceof Float32Array) return data;

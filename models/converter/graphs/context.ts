@@ -3,11 +3,10 @@
  * the graph to fill. Builders read each tensor right before adding it and
  * drop it afterwards, so a 7B decoder is built holding one tensor at a time.
  */
+import type { PackDtype } from '../../../src/engine/floats.js';
 import type { WeightGraph } from '../weight-graph.js';
 import { ITEM_SIZE } from '../checkpoint/dtypes.js';
 import type { WeightSource } from '../weights.js';
-
-export type PackDtype = 'float32' | 'float16';
 
 export interface BuildContext {
   /** The LISA checkpoint (LLaMA, mm_projector, text_hidden_fcs, SAM). */

@@ -8,7 +8,8 @@
 import { float } from '../../generator/onnx-builder.js';
 import type { WeightGraph } from '../weight-graph.js';
 import { type WeightSource, readWeight } from '../weights.js';
-import { type BuildContext, type PackDtype, sourceBytes } from './context.js';
+import type { PackDtype } from '../../../src/engine/floats.js';
+import { type BuildContext, sourceBytes } from './context.js';
 
 /** [rows, cols] row-major -> [cols, rows], in cache-sized tiles (7B matrices are 45M values). */
 export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
