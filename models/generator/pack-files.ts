@@ -4,6 +4,7 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { GRAPH_NAMES, type GraphName, MANIFEST_FILE } from '../../src/engine/manifest.js';
 
 /** The LLaVA v1 system prompt, verbatim (design/MODEL_PACK.md). */
 export const LLAVA_V1_SYSTEM =
@@ -19,7 +20,7 @@ export const SAM_NORMALISATION = { mean: [123.675, 116.28, 103.53], std: [58.395
 
 /** File names of a pack, as design/MODEL_PACK.md lists them. */
 export const PACK_FILES = {
-  manifest: 'lisa.json',
+  manifest: MANIFEST_FILE,
   tokenizer: 'tokenizer.json',
   graphs: {
     visionEncoder: 'vision_encoder.onnx',
@@ -28,21 +29,19 @@ export const PACK_FILES = {
     segProjection: 'seg_projection.onnx',
     samImageEncoder: 'sam_image_encoder.onnx',
     samMaskDecoder: 'sam_mask_decoder.onnx',
-  },
+  } satisfies Record<GraphName, string>,
 } as const;
 
 export type PackFile = { name: string; bytes: Uint8Array };
-type GraphKey = keyof typeof PACK_FILES.graphs;
 
 const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
 /** A pack's files in the order writePackFiles needs: tokenizer, graphs, the manifest last. */
-export function packFiles(manifest: object, tokenizer: object, graphs: Record<GraphKey, Uint8Array>): PackFile[] {
+export function packFiles(manifest: object, tokenizer: object, graphs: Record<GraphName, Uint8Array>): PackFile[] {
   const names = PACK_FILES.graphs;
-  const order: GraphKey[] = ['visionEncoder', 'embedTokens', 'decoder', 'segProjection', 'samImageEncoder', 'samMaskDecoder'];
   return [
     { name: PACK_FILES.tokenizer, bytes: json(tokenizer) },
-    ...order.map((key) => ({ name: names[key], bytes: graphs[key] })),
+    ...GRAPH_NAMES.map((key) => ({ name: names[key], bytes: graphs[key] })),
     { name: PACK_FILES.manifest, bytes: json({ ...manifest, graphs: names, tokenizer: PACK_FILES.tokenizer }) },
   ];
 }

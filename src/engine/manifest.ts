@@ -64,6 +64,9 @@ export const packManifestSchema = z.object({
 export type PackManifest = z.infer<typeof packManifestSchema>;
 export type GraphName = keyof PackManifest['graphs'];
 
+/** The graphs of a pack, in the order the engine opens them and the generators write them. */
+export const GRAPH_NAMES = Object.keys(packManifestSchema.shape.graphs.shape) as GraphName[];
+
 export const MANIFEST_FILE = 'lisa.json';
 
 /** Reads and validates `lisa.json`; every failure names the file and the bad key. */

@@ -4,7 +4,7 @@ import type ort from 'onnxruntime-node';
 import { UserInputError } from '../errors.js';
 import { checkCommandLine } from './command-line.js';
 import { checkDecoderProvider, checkGraph, graphContract } from './contract.js';
-import { type GraphName, type PackManifest, loadManifest } from './manifest.js';
+import { GRAPH_NAMES, type GraphName, type PackManifest, loadManifest } from './manifest.js';
 import { type ProviderName, type SessionOptions, createSession, providerOrder } from './providers.js';
 import { LisaTokenizer } from './tokenizer.js';
 
@@ -50,8 +50,6 @@ export async function runGraph(
   }
 }
 
-const GRAPH_ORDER: GraphName[] = ['visionEncoder', 'embedTokens', 'decoder', 'segProjection', 'samImageEncoder', 'samMaskDecoder'];
-
 export async function openPack(dir: string, options: PackOptions = {}): Promise<LoadedPack> {
   checkCommandLine();
   const manifest = await loadManifest(dir);
@@ -61,7 +59,7 @@ export async function openPack(dir: string, options: PackOptions = {}): Promise<
   const sessions = {} as Record<GraphName, ort.InferenceSession>;
   let provider: ProviderName | undefined;
   try {
-    for (const graph of GRAPH_ORDER) {
+    for (const graph of GRAPH_NAMES) {
       const file = path.join(dir, manifest.graphs[graph]);
       await requireFile(file);
       // The first graph settles the provider; the others try the same one first.
