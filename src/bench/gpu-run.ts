@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { Engine } from '../engine/engine.js';
 import { ImagesInMemory } from '../engine/images-in-memory.js';
-import type { ProviderName } from '../engine/pack.js';
+import type { ProviderName } from '../engine/providers.js';
 import type { PackManifest } from '../engine/manifest.js';
 import { GpuMemorySampler } from './gpu-device.js';
 

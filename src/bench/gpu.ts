@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { providerNames } from '../config/index.js';
 import { loadManifest } from '../engine/manifest.js';
-import type { ProviderName } from '../engine/pack.js';
+import type { ProviderName } from '../engine/providers.js';
 import { UserInputError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { knownBandwidth, nvidiaGpuName } from './gpu-device.js';

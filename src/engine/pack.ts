@@ -8,7 +8,6 @@ import { GRAPH_NAMES, type GraphName, type PackManifest, loadManifest } from './
 import { type ProviderName, type SessionOptions, createSession, providerOrder } from './providers.js';
 import { LisaTokenizer } from './tokenizer.js';
 
-export type { ProviderName } from './providers.js';
 
 export interface PackOptions extends SessionOptions {
   /** Tried in order; `cpu` is the last resort unless `cpuFallback` is false. */
