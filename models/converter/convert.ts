@@ -20,8 +20,8 @@ import { writePackTokenizer } from './tokenizer/index.js';
 import { INLINE_WEIGHT_LIMIT, WeightGraph } from './weight-graph.js';
 import type { WeightSource } from './weights.js';
 
-/** The decoder form packs get unless --decoder says otherwise (docs/converter.md: measured on CPU). */
-export const DEFAULT_DECODER_FORM: DecoderForm = 'plain';
+/** The decoder form packs get unless --decoder says otherwise: fused was never slower on CPU (docs/converter.md, "Fused decoder"). */
+export const DEFAULT_DECODER_FORM: DecoderForm = 'fused';
 
 export interface ConvertOptions {
   /** A checkpoint folder, or a Hub id (`xinlai/LISA-7B-v1`). */
