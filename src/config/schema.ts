@@ -53,7 +53,12 @@ export interface SurfaceConfig {
   readonly section: z.ZodObject;
   /** The environment variables that hold its secrets, under their conventional names. */
   readonly secrets: readonly string[];
-  /** Problems a section and the secrets can only show together (a mode whose credential is missing). */
+  /**
+   * Problems a section and the secrets can only show together (a mode whose
+   * credential is missing). `settings` is the parsed section, typed by the
+   * surface itself (hence `never` here: any one-section check fits);
+   * `origin('mode')` names the key and where its value came from.
+   */
   check?(settings: never, secrets: Secrets, origin: (key: string) => string): string[];
 }
 
