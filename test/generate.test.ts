@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../models/generator/onnx-builder.js';
+import { GraphBuilder } from '../src/engine/onnx-builder.js';
 import { Engine } from '../src/engine/engine.js';
 import { embedTokens, generate } from '../src/engine/generate.js';
 import { emptyKv } from '../src/engine/kv.js';

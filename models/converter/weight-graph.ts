@@ -8,7 +8,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { floatToHalf } from '../../src/engine/floats.js';
-import { GraphBuilder, onnxElemType } from '../generator/onnx-builder.js';
+import { GraphBuilder, onnxElemType } from '../../src/engine/onnx-builder.js';
 
 const { onnx } = onnxProto;
 

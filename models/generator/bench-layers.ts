@@ -9,7 +9,7 @@
  * arithmetic is float32 (onnxruntime's CPU provider has few float16 kernels),
  * which is also how the toy pack does it.
  */
-import { GraphBuilder, float } from './onnx-builder.js';
+import { GraphBuilder, float } from '../../src/engine/onnx-builder.js';
 import { uniformValues } from './bench-random.js';
 import type { PackDtype } from '../../src/engine/floats.js';
 

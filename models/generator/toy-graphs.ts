@@ -12,7 +12,7 @@
  * the pack dtype (as a real float16 export would) and cast up before use.
  */
 import type { PackDtype } from '../../src/engine/floats.js';
-import { GraphBuilder, type ElemType } from './onnx-builder.js';
+import { GraphBuilder, type ElemType } from '../../src/engine/onnx-builder.js';
 import { TOY_COLOUR_NAMES } from './toy-palette.js';
 import { TOY_ANSWER_CHAIN, TOY_EOS, type ToyVocab } from './toy-tokenizer.js';
 

@@ -9,7 +9,7 @@
  * packed; each prompt's dominant colour (argmax of dims 0..5, if positive)
  * selects a fraction map; logit = MASK_SCALE * (fraction - 0.5).
  */
-import { GraphBuilder } from './onnx-builder.js';
+import { GraphBuilder } from '../../src/engine/onnx-builder.js';
 import { TOY_MAX_COLOUR_DISTANCE, TOY_PALETTE } from './toy-palette.js';
 
 export const TOY_SAM_SIZE = 1024;

@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { GraphBuilder } from '../../models/generator/onnx-builder.js';
+import { GraphBuilder } from './onnx-builder.js';
 import type { PackDtype } from './floats.js';
 
 /**

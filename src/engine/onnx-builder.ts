@@ -1,6 +1,6 @@
 /**
- * Small helpers for building ONNX graphs with onnx-proto, shared by the model
- * pack generators (the toy pack now, the bench pack later).
+ * Small helpers for building ONNX graphs with onnx-proto: the engine's own
+ * small graphs (kv-device.ts), the converter and the demo pack generators.
  *
  * Everything here is deterministic: names come from counters, tensor data is
  * written little-endian through DataView (never platform byte order), and
@@ -8,7 +8,7 @@
  * the same bytes.
  */
 import onnxProto from 'onnx-proto';
-import { floatToHalf } from '../../src/engine/floats.js';
+import { floatToHalf } from './floats.js';
 
 const { onnx } = onnxProto;
 

@@ -8,7 +8,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import ort from 'onnxruntime-node';
-import { GraphBuilder } from '../../models/generator/onnx-builder.js';
+import { GraphBuilder } from '../../src/engine/onnx-builder.js';
 import { providerMissing } from '../../src/engine/providers.js';
 
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'];

@@ -5,7 +5,7 @@
  * the pack dtype (as transformers does for RMSNorm and LLaMA's softmax, and
  * as float16 needs for LayerNorm over 1024-wide rows).
  */
-import { float } from '../../generator/onnx-builder.js';
+import { float } from '../../../src/engine/onnx-builder.js';
 import type { WeightGraph } from '../weight-graph.js';
 import { type WeightSource, readWeight } from '../weights.js';
 import type { PackDtype } from '../../../src/engine/floats.js';

@@ -14,7 +14,7 @@
  * present.{i}.key|value [1,K,P+T,D]. P may be 0, T >= 1, scored <= T.
  */
 import { UserInputError } from '../../../src/errors.js';
-import { float } from '../../generator/onnx-builder.js';
+import { float } from '../../../src/engine/onnx-builder.js';
 import type { WeightSource } from '../weights.js';
 import type { BuildContext } from './context.js';
 import { GraphOps } from './layers.js';

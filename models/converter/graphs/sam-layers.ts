@@ -6,7 +6,7 @@
  * for SAM's neck), except what float16 cannot hold well: LayerNorm statistics
  * and softmax always run in float32, as PyTorch does inside its half kernels.
  */
-import { float } from '../../generator/onnx-builder.js';
+import { float } from '../../../src/engine/onnx-builder.js';
 import type { FloatType, WeightGraph } from '../weight-graph.js';
 import { readWeight } from '../weights.js';
 import { type BuildContext, sourceBytes } from './context.js';
