@@ -34,8 +34,6 @@ export const TOY_IM_END = '<im_end>';
 /** Not a token: the engine splits the prompt where it stands. */
 export const TOY_IMAGE = '<image>';
 
-/** What every toy answer decodes to (skip_special_tokens), before its `</s>`. */
-export const TOY_ANSWER = 'Sure, it is [SEG].';
 /**
  * The next-token chain the decoder follows after the prompt's final `:` of
  * `ASSISTANT:`. Every other token is followed by `</s>`.

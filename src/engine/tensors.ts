@@ -62,10 +62,6 @@ export function truncateKv(tensor: ort.Tensor, length: number): ort.Tensor {
   return new ort.Tensor(tensor.type as PackDtype, target, [1, heads, length, dim]);
 }
 
-export function tensorBytes(tensor: ort.Tensor): number {
-  return (tensor.data as ArrayBufferView).byteLength;
-}
-
 /** Copies `length` elements between arrays of the same dtype (float16 bits stay bits). */
 export function copyFloats(target: FloatData, targetStart: number, source: FloatData, sourceStart: number, length: number): void {
   (target as Float32Array).set((source as Float32Array).subarray(sourceStart, sourceStart + length), targetStart);
