@@ -44,9 +44,9 @@ export function stripRows(width: number, height: number, threads = os.availableP
   return rows;
 }
 
-/** `pixels`: RGB, 3 bytes per pixel, row-major. */
-export async function encodeJpeg(pixels: Uint8Array, width: number, height: number, quality: number): Promise<Buffer> {
-  const rows = stripRows(width, height);
+/** `pixels`: RGB, 3 bytes per pixel, row-major; `threads`: how many strips may be encoded at once. */
+export async function encodeJpeg(pixels: Uint8Array, width: number, height: number, quality: number, threads = os.availableParallelism()): Promise<Buffer> {
+  const rows = stripRows(width, height, threads);
   if (rows >= height) return ownedCopy(await encode(pixels, width, height, quality));
   const rowBytes = width * 3;
   const parts: Promise<Buffer>[] = [];
