@@ -28,8 +28,8 @@ interface Variant {
 }
 
 interface DecoderRunBytes {
-  rows: number;
-  pastPositions: number;
+  /** Positions the run added to the cache (1 for a step; every token of a Loop run). */
+  newPositions: number;
   kvIn: number;
   kvOut: number;
 }
@@ -57,9 +57,9 @@ function countKvBytes(pack: LoadedPack, runs: DecoderRunBytes[]): void {
         const out = await run(feeds);
         const past = Object.entries(feeds).filter(([name]) => name.startsWith('past_key_values.'));
         const present = Object.entries(out).filter(([name]) => name.startsWith('present.'));
+        const positions = (t: ort.Tensor | undefined) => t?.dims[2] ?? 0;
         runs.push({
-          rows: (feeds.inputs_embeds as ort.Tensor).dims[1]!,
-          pastPositions: (past[0]?.[1] as ort.Tensor | undefined)?.dims[2] ?? 0,
+          newPositions: positions(present[0]?.[1]) - positions(past[0]?.[1] as ort.Tensor | undefined),
           kvIn: past.reduce((sum, [, t]) => sum + tensorBytes(t as ort.Tensor), 0),
           kvOut: present.reduce((sum, [, t]) => sum + tensorBytes(t), 0),
         });
@@ -111,7 +111,7 @@ export interface TableRow {
   /** Per decode run (the prefill excluded), mean: KV bytes fed as past and handed back as present. */
   kvInPerRunMB: number;
   kvOutPerRunMB: number;
-  /** The KV bytes of the rows a decode run adds: all a run would have to move if the cache stayed put. */
+  /** The KV bytes of the positions a decode run adds: all it would have to move if the cache stayed put. */
   newRowsPerRunKB: number;
 }
 
@@ -149,7 +149,7 @@ export async function decodeTable(
       decodeRuns: decodeRuns.length,
       kvInPerRunMB: mean((r) => r.kvIn) / 1e6,
       kvOutPerRunMB: mean((r) => r.kvOut) / 1e6,
-      newRowsPerRunKB: (mean((r) => r.rows) * layers * 2 * kvHeads * headDim * elementBytes) / 1e3,
+      newRowsPerRunKB: (mean((r) => r.newPositions) * layers * 2 * kvHeads * headDim * elementBytes) / 1e3,
     });
   }
   return rows;
