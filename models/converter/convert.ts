@@ -10,12 +10,13 @@ import { UserInputError } from '../../src/errors.js';
 import { PACK_FILES } from '../generator/pack-files.js';
 import { readClipConfig, readClipPreprocessing, readLisaConfig, visionTowerOf } from './checkpoint-config.js';
 import { openCheckpoint } from './checkpoint/index.js';
-import { type DecoderForm, planGraphs } from './graph-plan.js';
+import { type DecoderForm, type GraphPlan, planGraphs } from './graph-plan.js';
 import { sourceBytes } from './graphs/context.js';
 import { resolveModelSource } from './hub.js';
 import { type Template, packManifest } from './pack-manifest.js';
 import { type ConvertProgress, formatBytes, silentProgress } from './progress.js';
 import { prepareOutputFolder } from './output-folder.js';
+import { type Quantization, checkQuantization, packedBytes } from './quantize.js';
 import { writePackTokenizer } from './tokenizer/index.js';
 import { INLINE_WEIGHT_LIMIT, WeightGraph } from './weight-graph.js';
 import type { WeightSource } from './weights.js';
@@ -34,6 +35,8 @@ export interface ConvertOptions {
   decoder?: DecoderForm;
   /** A fused decoder also runs greedy decoding in an ONNX Loop (default true; ignored for plain). */
   deviceLoop?: boolean;
+  /** The decoder's Linears as MatMulNBits (--quantize, --block-size); default null: float. */
+  quantization?: Quantization | null;
   template?: Template;
   maxNewTokens?: number;
   /** `always` writes every graph's weights to external data (tests, very large packs). */
@@ -50,6 +53,7 @@ export interface ConvertSummary {
   name: string;
   dtype: 'float32' | 'float16';
   decoder: DecoderForm;
+  quantization: Quantization | null;
   files: { name: string; bytes: number }[];
   totalBytes: number;
   seconds: number;
@@ -63,6 +67,8 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   const progress = options.progress ?? silentProgress;
   const dtype = options.dtype ?? 'float16';
   const decoderForm = options.decoder ?? DEFAULT_DECODER_FORM;
+  const quantization = options.quantization ?? null;
+  if (quantization) checkQuantization(quantization);
   const deviceLoop = decoderForm === 'fused' && options.deviceLoop !== false;
   const { quiet, ...hubOptions } = options.hub ?? {};
   // Downloads show their own progress on stderr (nothing else writes there meanwhile).
@@ -85,7 +91,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     sources.push(lisaWeights);
     const clipWeights = await openCheckpoint(clipDir);
     sources.push(clipWeights);
-    const { specs, plans } = planGraphs({ lisaDir, lisa, lisaWeights, clipDir, clipConfig, clipWeights, dtype, decoderForm, deviceLoop });
+    const { specs, plans } = planGraphs({ lisaDir, lisa, lisaWeights, clipDir, clipConfig, clipWeights, dtype, decoderForm, deviceLoop, quantization });
     progress.note(`LISA checkpoint ${lisaDir}: hidden ${lisa.hidden_size}, ${lisa.num_hidden_layers} layers, vocab ${lisa.vocab_size}`);
     progress.note(`vision tower ${clipDir}: CLIP hidden ${clipConfig.hidden_size}, ${specs.clipLayersUsed} of ${clipConfig.num_hidden_layers} layers used`);
 
@@ -93,8 +99,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     progress.note(`tokenizer: ${tokenizer.vocabSize} pieces, [SEG] = ${tokenizer.ids.seg}`);
 
     for (const plan of plans) {
-      const estimate = plan.tensors.reduce((sum, t) => sum + t.source.info(t.name)!.shape.reduce((a, b) => a * b, 1), 0);
-      const bytesOut = estimate * (dtype === 'float16' ? 2 : 4);
+      const bytesOut = estimatedBytes(plan, dtype === 'float16' ? 2 : 4);
       const external = options.externalData === 'always' || bytesOut > INLINE_WEIGHT_LIMIT;
       const file = path.join(folder.temp, plan.file);
       const graph = new WeightGraph(plan.key, external ? { externalDataFile: `${file}.data` } : {});
@@ -117,6 +122,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       dtype,
       decoderForm,
       onDeviceLoop: deviceLoop,
+      quantization,
       template: options.template ?? 'llava_v1',
       lisa,
       vocab: lisa.vocab_size,
@@ -136,6 +142,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       name,
       dtype,
       decoder: decoderForm,
+      quantization,
       files,
       totalBytes: files.reduce((a, f) => a + f.bytes, 0),
       seconds: (performance.now() - started) / 1000,
@@ -158,6 +165,15 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   } finally {
     await Promise.allSettled(sources.map((s) => s.close()));
   }
+}
+
+/** A graph's weight bytes as written: quantized Linears at their packed size (codes + one scale a block). */
+function estimatedBytes(plan: GraphPlan, elementBytes: number): number {
+  return plan.tensors.reduce((sum, t) => {
+    const shape = t.source.info(t.name)!.shape;
+    if (plan.quantized?.tensors.has(t.name)) return sum + packedBytes(shape[0]!, shape[1]!, plan.quantized.quantization, elementBytes);
+    return sum + shape.reduce((a, b) => a * b, 1) * elementBytes;
+  }, 0);
 }
 
 /** `xinlai/LISA-7B-v1` -> `LISA-7B-v1`; a folder -> its name. */
@@ -183,11 +199,16 @@ async function listFiles(dir: string): Promise<{ name: string; bytes: number }[]
   return Promise.all(names.map(async (name) => ({ name, bytes: (await stat(path.join(dir, name))).size })));
 }
 
+/** `, LLM Linears int4 (block 32)` for a quantized pack; nothing for float weights. */
+function quantizationText(q: Quantization | null): string {
+  return q ? `, LLM Linears int${q.bits} (block ${q.blockSize})` : '';
+}
+
 export function summaryText(summary: ConvertSummary): string {
   const s = summary.sizes;
   const lines = [
     `pack written: ${summary.out}`,
-    `  ${summary.name}, ${summary.dtype}, ${summary.decoder} decoder: LLaMA hidden ${s.hidden}, ${s.layers} layers, ${s.heads} heads, vocab ${s.vocab}, context ${s.contextLength}`,
+    `  ${summary.name}, ${summary.dtype}, ${summary.decoder} decoder${quantizationText(summary.quantization)}: LLaMA hidden ${s.hidden}, ${s.layers} layers, ${s.heads} heads, vocab ${s.vocab}, context ${s.contextLength}`,
     `  CLIP ${s.clipLayers} layers used; SAM encoder depth ${s.samDepth}, width ${s.samWidth}`,
     `  tokens: [SEG] ${summary.tokens.seg}, <im_start> ${summary.tokens.imageStart}, <im_end> ${summary.tokens.imageEnd}`,
     ...summary.files.map((f) => `  ${f.name.padEnd(28)} ${formatBytes(f.bytes).padStart(10)}`),

@@ -17,6 +17,7 @@ import { type LlamaSpec, checkLlamaSpec, checkLlamaSpecAgainstWeights, llamaShap
 import { buildSamImageEncoderGraph, samImageEncoderTensors } from './graphs/sam-image-encoder.js';
 import { buildSamMaskDecoderGraph, samMaskDecoderTensors } from './graphs/sam-mask-decoder.js';
 import { type SamImageEncoderSpec, type SamMaskDecoderSpec, readSamImageEncoderSpec, readSamMaskDecoderSpec } from './graphs/sam-spec.js';
+import type { Quantization } from './quantize.js';
 import type { WeightGraph } from './weight-graph.js';
 import { checkIsLisa, checkLisaHeads, checkVisionTowerWidth } from './weight-checks.js';
 import type { WeightSource } from './weights.js';
@@ -25,6 +26,8 @@ export interface GraphPlan {
   key: GraphName;
   file: string;
   tensors: TensorRef[];
+  /** Which of `tensors` are stored as MatMulNBits, and how (--quantize): for the size estimate. */
+  quantized?: { quantization: Quantization; tensors: ReadonlySet<string> };
   build(target: { graph: WeightGraph; onTensor?: (name: string, bytes: number) => void }): Promise<void>;
 }
 
@@ -49,6 +52,8 @@ export interface PlanInput {
   decoderForm?: DecoderForm;
   /** A fused decoder also holds the greedy ONNX Loop (graphs/llama-loop.ts); default false. */
   deviceLoop?: boolean;
+  /** The decoder's Linears as MatMulNBits (only the decoder: the seg projection and vision stay float). */
+  quantization?: Quantization | null;
 }
 
 export type DecoderForm = 'plain' | 'fused';
@@ -88,6 +93,7 @@ export function planGraphs(input: PlanInput): { specs: PackSpecs; plans: GraphPl
   const files = PACK_FILES.graphs;
   const loop = input.decoderForm === 'fused' && input.deviceLoop === true;
   const base = { source, dtype };
+  const decoderBase = { ...base, quantization: input.quantization ?? null };
   const plans: GraphPlan[] = [
     {
       key: 'embedTokens',
@@ -123,10 +129,12 @@ export function planGraphs(input: PlanInput): { specs: PackSpecs; plans: GraphPl
       key: 'decoder',
       file: files.decoder,
       tensors: loop ? [...language.decoder, ...refs(LOOP_DECODER_EXTRA_TENSORS)] : language.decoder,
+      // The decoder's matrices are its Linears (the rest are norm vectors).
+      ...(input.quantization ? { quantized: { quantization: input.quantization, tensors: new Set(language.decoder.filter((t) => t.source.info(t.name)!.shape.length === 2).map((t) => t.name)) } } : {}),
       build: (t) =>
         input.decoderForm !== 'fused'
-          ? buildDecoderGraph({ ...base, ...t }, llama)
-          : (loop ? buildLoopDecoderGraph : buildFusedDecoderGraph)({ ...base, ...t }, { ...llama, maxPositions: lisa.max_position_embeddings }),
+          ? buildDecoderGraph({ ...decoderBase, ...t }, llama)
+          : (loop ? buildLoopDecoderGraph : buildFusedDecoderGraph)({ ...decoderBase, ...t }, { ...llama, maxPositions: lisa.max_position_embeddings }),
     },
   ];
   return { specs, plans };

@@ -4,6 +4,7 @@
  */
 import { LLAVA_LLAMA_2_SYSTEM, LLAVA_V1_SYSTEM, PACK_FILES, SAM_NORMALISATION } from '../generator/pack-files.js';
 import type { ClipPreprocessing, LisaConfig } from './checkpoint-config.js';
+import type { Quantization } from './quantize.js';
 
 export type Template = 'llava_v1' | 'llava_llama_2';
 
@@ -15,6 +16,8 @@ export interface ManifestInput {
   decoderForm: 'plain' | 'fused';
   /** The fused decoder holds the greedy ONNX Loop (src/engine/generate-loop.ts). */
   onDeviceLoop: boolean;
+  /** The decoder's Linears as MatMulNBits, or null (float). */
+  quantization: Quantization | null;
   template: Template;
   lisa: LisaConfig;
   /** Vocabulary rows of the embedding / lm_head (config.json's vocab_size, checked). */
@@ -52,6 +55,7 @@ export function packManifest(input: ManifestInput): Record<string, unknown> {
       contextLength: lisa.max_position_embeddings,
       form: input.decoderForm,
       onDeviceLoop: input.onDeviceLoop,
+      quantization: input.quantization,
     },
     // LISA's chat.py generates at most 512 new tokens.
     generation: { maxNewTokens: 512 },

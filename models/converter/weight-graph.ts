@@ -8,7 +8,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { floatToHalf } from '../../src/engine/floats.js';
-import { GraphBuilder, onnxElemType } from '../../src/engine/onnx-builder.js';
+import { type ElemType, GraphBuilder, onnxElemType } from '../../src/engine/onnx-builder.js';
 
 const { onnx } = onnxProto;
 
@@ -69,7 +69,12 @@ export class WeightGraph extends GraphBuilder {
     return this.addRawInitializer(hint, type, dims, bytes);
   }
 
-  private addRawInitializer(hint: string, type: FloatType, dims: readonly number[], bytes: Uint8Array): string {
+  /** A weight given as its little-endian bytes in `type` (e.g. MatMulNBits' packed uint8 codes). */
+  rawWeight(hint: string, type: ElemType, dims: readonly number[], bytes: Uint8Array): string {
+    return this.addRawInitializer(hint, type, dims, bytes);
+  }
+
+  private addRawInitializer(hint: string, type: ElemType, dims: readonly number[], bytes: Uint8Array): string {
     if (this.root) return this.root.addRawInitializer(hint, type, dims, bytes);
     const name = this.fresh(hint);
     this.weightBytes += bytes.byteLength;

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_DECODER_FORM, convertCheckpoint, summaryText } from '../../models/converter/convert.js';
 import { stderrProgress } from '../../models/converter/progress.js';
+import { DEFAULT_BLOCK_SIZE, parseQuantization } from '../../models/converter/quantize.js';
 import { writeBenchPack } from '../../models/generator/bench.js';
 import { UserInputError } from '../errors.js';
 import { writeToyPack } from '../../models/generator/toy.js';
@@ -44,6 +45,13 @@ export function registerModels(program: Command): void {
         .default(DEFAULT_DECODER_FORM),
     )
     .option('--no-device-loop', 'a fused decoder without the greedy ONNX Loop (smaller by the embedding table; see docs/converter.md)')
+    .addOption(
+      new Option('--quantize <bits>', "the LLM decoder's linear layers as int4 or int8 MatMulNBits (smaller, faster to decode; vision, SAM and the [SEG] projection stay float)").choices([
+        'int4',
+        'int8',
+      ]),
+    )
+    .option('--block-size <n>', `weights per quantization scale, with --quantize: 16, 32, 64, 128 or 256 (default ${DEFAULT_BLOCK_SIZE})`)
     .addOption(new Option('--template <name>', 'conversation template').choices(['llava_v1', 'llava_llama_2']).default('llava_v1'))
     .option('--max-new-tokens <n>', 'longest answer the pack generates', '512')
     .addOption(new Option('--external-data <when>', 'weights in *.onnx.data files: for large graphs, or always').choices(['auto', 'always']).default('auto'))
@@ -53,6 +61,7 @@ export function registerModels(program: Command): void {
       if (!Number.isInteger(maxNewTokens) || maxNewTokens <= 0) {
         throw new UserInputError(`--max-new-tokens must be a positive whole number, not "${options.maxNewTokens}"`, 'config_invalid');
       }
+      const quantization = parseQuantization(options.quantize, options.blockSize);
       const summary = await convertCheckpoint({
         checkpoint: options.checkpoint,
         visionTower: options.visionTower,
@@ -60,6 +69,7 @@ export function registerModels(program: Command): void {
         dtype: options.dtype,
         decoder: options.decoder,
         deviceLoop: options.deviceLoop,
+        quantization,
         template: options.template,
         maxNewTokens,
         externalData: options.externalData,
@@ -77,6 +87,8 @@ interface ConvertCliOptions {
   dtype: 'float16' | 'float32';
   decoder: 'fused' | 'plain';
   deviceLoop: boolean;
+  quantize?: 'int4' | 'int8';
+  blockSize?: string;
   template: 'llava_v1' | 'llava_llama_2';
   maxNewTokens: string;
   externalData: 'auto' | 'always';

@@ -48,6 +48,15 @@ export const packManifestSchema = z.object({
      * (models/converter/graphs/llama-loop.ts; used per provider by src/engine/generate-loop.ts).
      */
     onDeviceLoop: z.boolean().default(false),
+    /**
+     * The decoder's Linears stored as com.microsoft MatMulNBits, symmetric, `blockSize` weights
+     * per scale (models/converter/quantize.ts); null: float weights. Informational: the graph is
+     * self-describing, this says what the pack is.
+     */
+    quantization: z
+      .object({ bits: z.union([z.literal(4), z.literal(8)]), blockSize: z.number().int().positive() })
+      .nullable()
+      .default(null),
   }).refine((d) => !d.onDeviceLoop || d.form === 'fused', { message: 'onDeviceLoop needs decoder.form "fused"', path: ['onDeviceLoop'] }),
   generation: z.object({ maxNewTokens: z.number().int().positive() }),
   graphs: z.object({

@@ -6,13 +6,20 @@
 import type { PackDtype } from '../../../src/engine/floats.js';
 import type { WeightGraph } from '../weight-graph.js';
 import { ITEM_SIZE } from '../checkpoint/dtypes.js';
+import type { Quantization } from '../quantize.js';
 import type { WeightSource } from '../weights.js';
+
 
 export interface BuildContext {
   /** The LISA checkpoint (LLaMA, mm_projector, text_hidden_fcs, SAM). */
   source: WeightSource;
   dtype: PackDtype;
   graph: WeightGraph;
+  /**
+   * Every Linear as MatMulNBits (models/converter/quantize.ts); absent or null:
+   * float MatMul. Only the decoder graph is given one.
+   */
+  quantization?: Quantization | null;
   /** Called after each checkpoint tensor is consumed, with its size in the checkpoint (progress). */
   onTensor?: (name: string, bytes: number) => void;
 }

@@ -6,6 +6,7 @@
  * as float16 needs for LayerNorm over 1024-wide rows).
  */
 import { float } from '../../../src/engine/onnx-builder.js';
+import { ACCURACY_LEVEL, quantizeBlockwise } from '../quantize.js';
 import type { WeightGraph } from '../weight-graph.js';
 import { type WeightSource, readWeight } from '../weights.js';
 import type { PackDtype } from '../../../src/engine/floats.js';
@@ -148,6 +149,17 @@ export class GraphOps {
    * weight becomes initializers and its product a node.
    */
   private storeLinearWeight(name: string, data: Float32Array, outDim: number, inDim: number): LinearWeight {
+    const q = this.ctx.quantization;
+    if (q) {
+      // MatMulNBits takes the torch layout [out, in] as it is: blocks run along in.
+      const packed = quantizeBlockwise(data, outDim, inDim, q, this.dt);
+      const codes = this.g.rawWeight(`${name}_q${q.bits}`, 'uint8', [outDim, packed.kBlocks, packed.blobSize], packed.codes);
+      const scales = this.g.weight(`${name}_scales`, this.dt, [outDim, packed.kBlocks], packed.scales);
+      this.g.useContribOps();
+      // No zero points: onnxruntime's default, 2^(bits-1), is the symmetric one.
+      const attrs = { K: inDim, N: outDim, bits: q.bits, block_size: q.blockSize, accuracy_level: ACCURACY_LEVEL[q.bits] };
+      return (g, x) => g.contribNode('MatMulNBits', [x, codes, scales], attrs)[0]!;
+    }
     const w = this.g.weight(name, this.dt, [inDim, outDim], transpose2d(data, outDim, inDim));
     return (g, x) => g.op('MatMul', [x, w]);
   }
