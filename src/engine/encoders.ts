@@ -2,7 +2,10 @@
  * An image file through LISA's two image encoders: decoded and preprocessed
  * for CLIP and SAM on the pixel workers side by side, the vision encoder run
  * now and the SAM encoder as a promise, awaited only for masks (it does not
- * depend on the text).
+ * depend on the text). With a SAM thread (sam-thread.ts) the SAM encoder runs
+ * while this thread runs the vision encoder and the language model; without
+ * one, it runs here and the graphs take turns (onnxruntime-node's run() holds
+ * the calling thread for a whole graph).
  */
 import { UserInputError } from '../errors.js';
 import type { ImageEmbeddings } from './caches.js';
@@ -13,6 +16,7 @@ import type { StageTimings } from './types.js';
 import { collectSoonAfter } from '../memory/collect.js';
 import { scratchArrayBuffer, scratchSharedBuffer } from '../memory/scratch.js';
 import type { PixelWorkers } from './pixel-workers.js';
+import type { SamEncoderThread } from './sam-thread.js';
 
 export class ImageEncoders {
   /** The SAM encoder's input (12 MiB for SAM's 1024 frame), reused turn after turn: see scratch.ts. */
@@ -20,10 +24,12 @@ export class ImageEncoders {
   /** Decoded pixels, needed only until both preprocessings have read them; reused likewise. */
   private readonly decodedPixels = scratchSharedBuffer();
 
+  /** @param samThread where the SAM encoder runs when not on this thread (sam-thread.ts) */
   constructor(
     private readonly pack: LoadedPack,
     private readonly pool: PixelWorkers,
     private readonly maxImagePixels: number,
+    private readonly samThread?: SamEncoderThread,
   ) {}
 
   /** CLIP features (with samEmbeddings still empty), and SAM's embeddings to come. */
@@ -51,9 +57,17 @@ export class ImageEncoders {
       this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer);
       collectSoonAfter(decoded.data.buffer.byteLength); // a large one is not kept: see memory.ts
     });
+    let inputMemory = samInput;
     const sam = samPixels
       .then(async (pixels) => {
         timings.samPreprocess = performance.now() - preprocessStart;
+        if (this.samThread) {
+          const encoded = await this.samThread.encode(pixels);
+          inputMemory = encoded.pixels.buffer as ArrayBuffer;
+          this.pack.onGraphRun?.({ graph: 'samImageEncoder', start: encoded.start, end: encoded.end });
+          timings.samEncoder = encoded.end - encoded.start;
+          return encoded.embeddings;
+        }
         const samStarted = performance.now();
         const out = await runGraph(this.pack, 'samImageEncoder', {
           pixel_values: floatTensor('float32', pixels, [1, 3, manifest.sam.size, manifest.sam.size]),
@@ -61,8 +75,9 @@ export class ImageEncoders {
         timings.samEncoder = performance.now() - samStarted;
         return out.image_embeddings!.data as Float32Array;
       })
-      // Given back only once the encoder is done with it, whatever happened to the chat.
-      .finally(() => this.samInput.give(samInput));
+      // Given back only once the encoder is done with it, whatever happened to the chat
+      // (moved to the SAM thread and lost with a failure there, it reads as 0 bytes: not kept).
+      .finally(() => this.samInput.give(inputMemory));
     sam.catch(() => undefined); // awaited later; keep an early failure from being "unhandled"
     const clipInput = await clipPixels;
     timings.clipPreprocess = performance.now() - preprocessStart;

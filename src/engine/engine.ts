@@ -4,7 +4,9 @@ import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit, 
 import { embedTokens, generate } from './generate.js';
 import { type KvState, emptyKv, truncateKvState } from './kv.js';
 import { ImageEncoders } from './encoders.js';
+import { GRAPH_NAMES } from './manifest.js';
 import { PixelWorkers } from './pixel-workers.js';
+import { SamEncoderThread } from './sam-thread.js';
 import { type LoadedPack, type PackOptions, openPack, releasePack, runGraph } from './pack.js';
 import { maskSummariesFromLowRes } from './postprocess.js';
 import { buildPrompt } from './prompt.js';
@@ -20,6 +22,8 @@ export interface EngineOptions extends PackOptions {
   cache?: { imageBytes?: number; kvBytes?: number };
   /** Most prompt-lookup draft tokens checked per decoder run (lookup.ts); 0 turns drafting off. */
   draftLength?: number;
+  /** Runs the SAM image encoder on a thread and session of its own, beside the language model (sam-thread.ts). */
+  samThread?: boolean;
 }
 
 const LOW_RES = 256;
@@ -47,18 +51,31 @@ export class Engine implements ChatEngine {
     readonly pack: LoadedPack,
     private readonly options: EngineOptions,
     private readonly pixels: PixelWorkers,
+    private readonly samThread: SamEncoderThread | undefined,
   ) {
     this.imageCache = new ImageEmbeddingCache(options.cache?.imageBytes ?? 256 * 2 ** 20);
     this.kvCache = new KvCache(options.cache?.kvBytes ?? 256 * 2 ** 20, pack.manifest.imageTokens);
-    this.encoders = new ImageEncoders(pack, pixels, options.maxImagePixels ?? 40_000_000);
+    this.encoders = new ImageEncoders(pack, pixels, options.maxImagePixels ?? 40_000_000, samThread);
     this.tokenEmbeddings = new TokenEmbeddingCache((ids) => embedTokens(pack, ids), pack.manifest.decoder.hidden, pack.manifest.dtype);
     pack.onGraphRun = ({ graph, start, end }) => this.graphRuns.push({ graph, startMs: start - this.chatStart, endMs: end - this.chatStart });
   }
 
   static async open(packDir: string, options: EngineOptions): Promise<Engine> {
-    const pack = await openPack(packDir, options);
-    options.logger?.info({ pack: pack.manifest.name, provider: pack.provider, dtype: pack.manifest.dtype }, 'model pack loaded');
-    return new Engine(pack, options, new PixelWorkers());
+    if (!options.samThread) {
+      const pack = await openPack(packDir, options);
+      options.logger?.info({ pack: pack.manifest.name, provider: pack.provider, dtype: pack.manifest.dtype }, 'model pack loaded');
+      return new Engine(pack, options, new PixelWorkers(), undefined);
+    }
+    const here = GRAPH_NAMES.filter((graph) => graph !== 'samImageEncoder');
+    const { images: _images, ...packOptions } = options;
+    const [pack, sam] = await Promise.allSettled([openPack(packDir, { ...packOptions, graphs: here }), SamEncoderThread.open(packDir, packOptions)]);
+    if (pack.status === 'rejected' || sam.status === 'rejected') {
+      if (pack.status === 'fulfilled') await releasePack(pack.value);
+      if (sam.status === 'fulfilled') await sam.value.close();
+      throw pack.status === 'rejected' ? pack.reason : (sam as PromiseRejectedResult).reason;
+    }
+    options.logger?.info({ pack: pack.value.manifest.name, provider: pack.value.provider, dtype: pack.value.manifest.dtype }, 'model pack loaded, the SAM encoder on its own thread');
+    return new Engine(pack.value, options, new PixelWorkers(), sam.value);
   }
 
   get manifest() {
@@ -72,6 +89,7 @@ export class Engine implements ChatEngine {
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
     await releasePack(this.pack);
+    await this.samThread?.close();
     await this.pixels.close();
   }
 

@@ -6,6 +6,7 @@
 import type { WireError } from '../errors.js';
 import type { EngineOptions } from './engine.js';
 import type { PackManifest } from './manifest.js';
+import type { PackOptions } from './pack.js';
 import type { ProviderName } from './providers.js';
 import type { ChatRequest, ChatResult, EngineStats } from './types.js';
 
@@ -33,3 +34,20 @@ export type FromEngine =
   | { type: 'image'; id: number; hash: string }
   | { type: 'result'; id: number; result: ChatResult; stats: EngineStats }
   | { type: 'error'; id: number; error: WireError; stats: EngineStats };
+
+/** What the SAM image encoder's thread is started with (sam-thread.ts). */
+export interface SamThreadInit {
+  packDir: string;
+  options: Omit<PackOptions, 'logger' | 'graphs'>;
+  logLevel: string;
+}
+
+/** Engine -> SAM thread: SAM's pixel values (moved, and moved back with the answer, for reuse). */
+export type ToSam = { type: 'encode'; id: number; pixels: Float32Array } | { type: 'close' };
+
+/** SAM thread -> engine; times are epoch milliseconds (each thread's performance.now() has its own origin). */
+export type FromSam =
+  | { type: 'ready' }
+  | { type: 'failed'; error: WireError }
+  | { type: 'encoded'; id: number; embeddings: Float32Array; pixels: Float32Array; startEpochMs: number; endEpochMs: number }
+  | { type: 'error'; id: number; error: WireError; pixels: Float32Array };
