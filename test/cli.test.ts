@@ -117,13 +117,13 @@ describe('lisa-bot ask --session', () => {
     const first = await cli(['ask', '--session', 'kitchen', '--model', pack, '--image', photo, '--json', 'the red car'], env);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    const one = JSON.parse(first.stdout) as { turn: number; segments: { rle: RleMask }[] };
+    const one = JSON.parse(first.stdout) as { turn: number; ids: number[]; segments: { rle: RleMask }[] };
     expect(one.turn).toBe(1);
     const second = await cli(['ask', '--session', 'kitchen', '--model', pack, '--json', 'now the blue one'], env);
     expect(second.code).toBe(0);
     const two = JSON.parse(second.stdout) as { turn: number; ids: number[]; segments: { rle: RleMask }[] };
     expect(two.turn).toBe(2);
-    expect(two.ids).toEqual((one as unknown as { ids: number[] }).ids);
+    expect(two.ids).toEqual(one.ids);
     const truth = truthMask(await decodedPixels(await readFile(photo)), 'blue');
     expect(iou(decodeRle(two.segments[0]!.rle).data, truth)).toBeGreaterThanOrEqual(0.9);
     // Another session has no image yet.
