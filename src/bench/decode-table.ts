@@ -4,19 +4,21 @@
  * packs converted from one checkpoint in several forms (plain / fused,
  * float32 / int8 / int4), each fused pack also with its on-device Loop.
  *
- *   npx tsx src/bench/decode-table.ts [--rounds 3] [--prompt 316] [--tokens 64] [--json] NAME=PACK ...
+ *   npx tsx src/bench/decode-table.ts [--rounds 3] [--prompt 316] [--tokens 64] [--json] NAME=PACK[@provider] ...
  *
  * Variants run in alternating order, one after another in each round (this
  * machine's speed drifts between runs; medians of rounds, ratios against the
- * first variant). Each run opens its pack on the cpu provider, warms it with a
- * short answer, then times one prompt of --prompt positions and --tokens
- * greedy tokens (drafts off; EOS never stops it).
+ * first variant). Each run opens its pack on the cpu provider (or the one
+ * after @, without fallback), warms it with a short answer, then times one
+ * prompt of --prompt positions and --tokens greedy tokens (drafts off; EOS
+ * never stops it).
  */
 import { parseArgs } from 'node:util';
 import type ort from 'onnxruntime-node';
 import { embedTokens, generate } from '../engine/generate.js';
 import { emptyKv } from '../engine/kv.js';
 import { type LoadedPack, openPack, releasePack } from '../engine/pack.js';
+import type { ProviderName } from '../engine/providers.js';
 import { decoderWeightBytes } from './gpu-run.js';
 import { machineInfo } from './machine.js';
 import { median } from './stats.js';
@@ -25,6 +27,8 @@ interface Variant {
   name: string;
   dir: string;
   loop: boolean;
+  /** cpu unless given (NAME=PACK@webgpu): on webgpu the cache stays on the device and moves no host bytes. */
+  provider?: ProviderName;
 }
 
 interface DecoderRunBytes {
@@ -70,8 +74,9 @@ function countKvBytes(pack: LoadedPack, runs: DecoderRunBytes[]): void {
 }
 
 async function answer(pack: LoadedPack, promptLength: number, tokens: number, loop: boolean) {
-  // Ids from the middle of the vocabulary: the weights are random, so any prompt is as good as another.
-  const ids = Array.from({ length: promptLength }, (_, i) => 300 + ((i * 7) % 500));
+  // Any ids past the first few special ones: with random weights one prompt is as good as another.
+  const { vocab } = pack.manifest.decoder;
+  const ids = Array.from({ length: promptLength }, (_, i) => 3 + ((i * 7) % (vocab - 3)));
   return generate({
     pack,
     embeds: await embedTokens(pack, ids),
@@ -88,7 +93,7 @@ async function answer(pack: LoadedPack, promptLength: number, tokens: number, lo
 }
 
 async function measure(variant: Variant, promptLength: number, tokens: number): Promise<Sample> {
-  const pack = await openPack(variant.dir, { providers: ['cpu'] });
+  const pack = await openPack(variant.dir, { providers: [variant.provider ?? 'cpu'], cpuFallback: false });
   try {
     await answer(pack, 8, 2, variant.loop);
     const runs: DecoderRunBytes[] = [];
@@ -174,15 +179,16 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: { rounds: { type: 'string', default: '3' }, prompt: { type: 'string', default: '316' }, tokens: { type: 'string', default: '64' }, json: { type: 'boolean', default: false } },
   });
-  if (positionals.length === 0) throw new Error('usage: npx tsx src/bench/decode-table.ts [--rounds 3] [--prompt 316] [--tokens 64] [--json] NAME=PACK ...');
+  if (positionals.length === 0) throw new Error('usage: npx tsx src/bench/decode-table.ts [--rounds 3] [--prompt 316] [--tokens 64] [--json] NAME=PACK[@provider] ...');
   const variants: Variant[] = [];
   for (const arg of positionals) {
-    const [name, dir] = arg.includes('=') ? (arg.split('=', 2) as [string, string]) : [arg, arg];
+    const [name, target] = arg.includes('=') ? (arg.split('=', 2) as [string, string]) : [arg, arg];
+    const [dir, provider] = target.split('@') as [string, ProviderName | undefined];
     const pack = await openPack(dir, { providers: ['cpu'] });
     const loop = pack.manifest.decoder.onDeviceLoop === true;
     await releasePack(pack);
-    variants.push({ name: loop ? `${name} step` : name, dir, loop: false });
-    if (loop) variants.push({ name: `${name} Loop`, dir, loop: true });
+    variants.push({ name: loop ? `${name} step` : name, dir, loop: false, provider });
+    if (loop) variants.push({ name: `${name} Loop`, dir, loop: true, provider });
   }
   const options = { rounds: Number(values.rounds), promptLength: Number(values.prompt), tokens: Number(values.tokens) };
   const machine = machineInfo();
