@@ -102,17 +102,13 @@ export class Engine implements ChatEngine {
 
   /** Prompt length in decoder positions (image rows included) for these turns. */
   countPromptTokens(turns: readonly ChatTurn[]): number {
-    return this.positions(this.pack.tokenizer.encodePrompt(buildPrompt(this.manifest, turns)));
+    return this.pack.tokenizer.positions(this.pack.tokenizer.encodePrompt(buildPrompt(this.manifest, turns)));
   }
 
   chat(request: ChatRequest): Promise<ChatResult> {
     const run = this.queue.then(() => this.run(request));
     this.queue = run.catch(() => undefined);
     return run;
-  }
-
-  private positions(ids: readonly number[]): number {
-    return ids.reduce((n, id) => n + (id === IMAGE_SLOT ? this.manifest.imageTokens : 1), 0);
   }
 
   private async run(request: ChatRequest): Promise<ChatResult> {
@@ -134,7 +130,7 @@ export class Engine implements ChatEngine {
       if (turn.user.trim() === '') throw new UserInputError('The question is empty. Ask something about the image.', 'question_empty');
     }
     const { prompt: ids, answer } = this.encode(turns, request.answer);
-    const promptPositions = this.positions(ids);
+    const promptPositions = this.pack.tokenizer.positions(ids);
     const { contextLength } = manifest.decoder;
     if (promptPositions + (answer?.length ?? 0) >= contextLength) {
       throw new UserInputError(

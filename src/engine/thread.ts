@@ -6,7 +6,7 @@ import { type PackManifest, loadManifest } from './manifest.js';
 import type { ProviderName } from './providers.js';
 import { buildPrompt } from './prompt.js';
 import type { FromEngine, ThreadInit, ToEngine } from './protocol.js';
-import { IMAGE_SLOT, LisaTokenizer } from './tokenizer.js';
+import { LisaTokenizer } from './tokenizer.js';
 import type { ChatEngine, ChatRequest, ChatResult, ChatTurn, EngineStats, ImageSource } from './types.js';
 
 type Ready = Extract<FromEngine, { type: 'ready' }>;
@@ -85,8 +85,7 @@ export class EngineThread implements ChatEngine {
   }
 
   countPromptTokens(turns: readonly ChatTurn[]): number {
-    const ids = this.tokenizer.encodePrompt(buildPrompt(this.manifest, turns));
-    return ids.reduce((n, id) => n + (id === IMAGE_SLOT ? this.manifest.imageTokens : 1), 0);
+    return this.tokenizer.positions(this.tokenizer.encodePrompt(buildPrompt(this.manifest, turns)));
   }
 
   stats(): EngineStats {

@@ -24,6 +24,7 @@ export class LisaTokenizer {
   readonly bosId: number | undefined;
   /** Text of every added/special token: user text containing one needs care. */
   private readonly specialStrings: string[];
+  private readonly imageTokens: number;
 
   private constructor(
     private readonly full: Tokenizer,
@@ -35,6 +36,7 @@ export class LisaTokenizer {
   ) {
     // Lowercased: a tokenizer may match added tokens after normalising (e.g. lowercasing) the text.
     this.specialStrings = specialStrings.map((s) => s.toLowerCase());
+    this.imageTokens = manifest.imageTokens;
     this.segId = this.requireId(manifest.tokens.seg);
     this.requireId(manifest.tokens.imageStart);
     this.requireId(manifest.tokens.imageEnd);
@@ -55,6 +57,11 @@ export class LisaTokenizer {
       if (error instanceof UserInputError) throw error;
       throw new UserInputError(`Model pack tokenizer ${file} cannot be loaded: ${(error as Error).message}`, 'model_pack_invalid');
     }
+  }
+
+  /** Decoder positions a prompt's ids take: one each, and `imageTokens` rows for the image slot. */
+  positions(ids: readonly number[]): number {
+    return ids.reduce((n, id) => n + (id === IMAGE_SLOT ? this.imageTokens : 1), 0);
   }
 
   private requireId(token: string): number {
