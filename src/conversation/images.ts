@@ -34,7 +34,7 @@ export function sha256Hex(bytes: Uint8Array): string {
  */
 const HASH_ON_THE_SPOT_BYTES = 4 * 2 ** 20;
 
-/** The same, larger files hashed on libuv's thread pool: a 20 MB upload would block the event loop for ~12 ms. */
+/** The same, larger files hashed on libuv's thread pool: hashing a large upload on the spot would block the event loop noticeably. */
 export async function sha256HexAsync(bytes: Uint8Array): Promise<string> {
   if (bytes.byteLength <= HASH_ON_THE_SPOT_BYTES) return sha256Hex(bytes);
   return Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('hex');
@@ -50,14 +50,14 @@ export async function sha256HexAsync(bytes: Uint8Array): Promise<string> {
  *
  * Images put or read in the last minute are also kept in this process's
  * memory (bounded): a turn reads its image right after storing it (the job
- * carries only the hash) and every follow-up reads it twice, each read ~7 ms
- * of JSON and base64 for a photo. Bytes are content-addressed, so a copy in
+ * carries only the hash) and every follow-up reads it twice, each read a
+ * round of JSON and base64 for a photo. Bytes are content-addressed, so a copy in
  * memory can never disagree with the store; the expiry rule above counts the
  * memory window, so an image served from memory is still in the store.
  *
  * Bytes go through the backend's binary values (KvBackend.setBytes), not
- * keyv's JSON: base64 and JSON for a photo took ~10 ms of the event loop per
- * upload, which a burst of uploads turned into 100+ ms stalls.
+ * keyv's JSON: base64 and JSON for a photo held the event loop on every
+ * upload, which a burst of uploads turned into long stalls.
  */
 export async function createImageStore(target: string | KvBackend, options: StoreOptions): Promise<ImageStore> {
   const owned = typeof target === 'string';

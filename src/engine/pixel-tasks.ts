@@ -7,7 +7,7 @@ import { collectSoonAfter, gc } from '../memory/collect.js';
 import { type TaskFailure, guarded } from '../workers/task.js';
 import { decodeImage } from './image.js';
 import type { PackManifest } from './manifest.js';
-import { clipPixelRows, samPixelRows } from './preprocess.js';
+import { clipPixelRows, preprocessScratch, samPixelRows } from './preprocess.js';
 import type { DecodedImage } from './types.js';
 
 /**
@@ -37,7 +37,7 @@ export function decode(input: { bytes: Uint8Array; maxPixels: number; into?: Sha
 /** Rows [from, to) of CLIP's pixel values, written into `out` (shared memory). */
 export function clipRows(input: { image: DecodedImage; clip: PackManifest['clip']; out: Float32Array; from: number; to: number }) {
   return guarded(() => {
-    clipPixelRows(input.image, input.clip, input.out, input.from, input.to);
+    clipPixelRows(input.image, input.clip, input.out, input.from, input.to, scratch);
     collectSoonAfter(input.image.data.byteLength);
   });
 }
@@ -45,7 +45,10 @@ export function clipRows(input: { image: DecodedImage; clip: PackManifest['clip'
 /** Rows [from, to) of SAM's pixel values, written into `out` (shared memory). */
 export function samRows(input: { image: DecodedImage; sam: PackManifest['sam']; out: Float32Array; from: number; to: number }) {
   return guarded(() => {
-    samPixelRows(input.image, input.sam, input.out, input.from, input.to);
+    samPixelRows(input.image, input.sam, input.out, input.from, input.to, scratch);
     collectSoonAfter(input.image.data.byteLength);
   });
 }
+
+/** This thread's preprocessing memory, reused task after task. */
+const scratch = preprocessScratch();

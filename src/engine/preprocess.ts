@@ -6,7 +6,7 @@
  * and the float arithmetic follows the reference's float32 steps, so the tensors
  * are identical to the reference's, not merely close.
  */
-import { scratchArrayBuffer } from '../memory/scratch.js';
+import { type ScratchBuffer, scratchArrayBuffer } from '../memory/scratch.js';
 import type { PackManifest } from './manifest.js';
 import { type ResampleFilter, type ResampleWindow, resizeRgb } from './resample.js';
 import type { DecodedImage } from './types.js';
@@ -45,7 +45,7 @@ export async function clipPixelValues(image: DecodedImage, clip: PackManifest['c
  * SAM's, every row is computed independently, so threads can share the work
  * and the result is the same, bit for bit.
  */
-export function clipPixelRows(image: DecodedImage, clip: PackManifest['clip'], out: Float32Array, from: number, to: number): void {
+export function clipPixelRows(image: DecodedImage, clip: PackManifest['clip'], out: Float32Array, from: number, to: number, scratch?: PreprocessScratch): void {
   const { size } = clip;
   if (!(from >= 0 && from < to && to <= size)) throw new Error(`CLIP rows ${from}..${to} are outside 0..${size}`);
   const resized = clipResizeShape(image.width, image.height, size);
@@ -59,21 +59,42 @@ export function clipPixelRows(image: DecodedImage, clip: PackManifest['clip'], o
   // HF rescales in float64 then casts to float32, and normalises in float32.
   const scale = 1 / 255;
   const luts = channelLuts(clip.mean, clip.std, (v) => Math.fround(v * scale));
-  withResized(image, resized, clip.resample, window, (rgb) => toPlanes(rgb, size, to - from, luts, out, size, from));
+  withResized(image, resized, clip.resample, window, scratch, (rgb) => toPlanes(rgb, size, to - from, luts, out, size, from));
 }
 
-/** The resized RGB rows, in memory reused from call to call (see scratch.ts), for `use` only. */
-function withResized(image: DecodedImage, resized: Size, filter: ResampleFilter, window: ResampleWindow, use: (rgb: Uint8Array) => void): void {
+/**
+ * Memory the preprocessing reuses from call to call (fresh pages are slow: see
+ * scratch.ts): whoever preprocesses image after image (a pixel worker thread)
+ * keeps one and passes it in.
+ */
+export interface PreprocessScratch {
+  /** The resized RGB rows. */
+  resized: ScratchBuffer<ArrayBuffer>;
+  /** The resampler's horizontal pass. */
+  resample: ScratchBuffer<ArrayBuffer>;
+}
+
+export function preprocessScratch(): PreprocessScratch {
+  return { resized: scratchArrayBuffer(), resample: scratchArrayBuffer() };
+}
+
+/** The resized RGB rows, for `use` only. */
+function withResized(
+  image: DecodedImage,
+  resized: Size,
+  filter: ResampleFilter,
+  window: ResampleWindow,
+  scratch: PreprocessScratch | undefined,
+  use: (rgb: Uint8Array) => void,
+): void {
   const bytes = window.width * window.height * 3;
-  const memory = resizedScratch.take(bytes);
+  const memory = scratch?.resized.take(bytes) ?? new ArrayBuffer(bytes);
   try {
-    use(resizeRgb(image, resized.width, resized.height, filter, window, new Uint8Array(memory, 0, bytes)));
+    use(resizeRgb(image, resized.width, resized.height, filter, window, new Uint8Array(memory, 0, bytes), scratch?.resample));
   } finally {
-    resizedScratch.give(memory);
+    scratch?.resized.give(memory);
   }
 }
-
-const resizedScratch = scratchArrayBuffer();
 
 /**
  * SAM `pixel_values`: longest side to `size` (bilinear), (v - mean) / std on the
@@ -98,13 +119,13 @@ export async function samPixelValues(
  * and the result is the same, bit for bit. Rows from the resized height on are
  * the caller's to zero.
  */
-export function samPixelRows(image: DecodedImage, sam: PackManifest['sam'], out: Float32Array, from: number, to: number): void {
+export function samPixelRows(image: DecodedImage, sam: PackManifest['sam'], out: Float32Array, from: number, to: number, scratch?: PreprocessScratch): void {
   const { size } = sam;
   const resized = samResizeShape(image.width, image.height, size);
   if (!(from >= 0 && from < to && to <= resized.height)) throw new Error(`SAM rows ${from}..${to} are outside 0..${resized.height}`);
   const luts = channelLuts(sam.mean, sam.std, (v) => v);
   const window = { left: 0, top: from, width: resized.width, height: to - from };
-  withResized(image, resized, 'bilinear', window, (rgb) => toPlanes(rgb, resized.width, to - from, luts, out, size, from));
+  withResized(image, resized, 'bilinear', window, scratch, (rgb) => toPlanes(rgb, resized.width, to - from, luts, out, size, from));
 }
 
 /**

@@ -14,7 +14,7 @@
  * them: same integer arithmetic, same bytes, ~3x faster than the JavaScript
  * passes below, which remain the fallback and the tests' reference.
  */
-import { scratchArrayBuffer } from '../memory/scratch.js';
+import type { ScratchBuffer } from '../memory/scratch.js';
 import { type Taps, resizeWithKernels } from './simd/resample-simd.js';
 import type { DecodedImage } from './types.js';
 
@@ -106,6 +106,8 @@ type ResizeArgs = [
   filter: ResampleFilter,
   window?: ResampleWindow,
   into?: Uint8Array,
+  /** Memory for the horizontal pass's rows, kept by the caller between calls (fresh pages are slow: see scratch.ts); fresh memory without it. */
+  work?: ScratchBuffer<ArrayBuffer>,
 ];
 
 function resize(
@@ -116,6 +118,7 @@ function resize(
   filter: ResampleFilter,
   window: ResampleWindow = { left: 0, top: 0, width: outWidth, height: outHeight },
   into?: Uint8Array,
+  work?: ScratchBuffer<ArrayBuffer>,
 ): Uint8Array {
   const { width: inWidth, height: inHeight } = image;
   const src = image.data;
@@ -136,9 +139,8 @@ function resize(
   const horizontal = outWidth !== inWidth ? taps(inWidth, outWidth, filter, left, cw) : undefined;
   if (simd && resizeWithKernels(image, { rowFirst, rows, left, width: cw, height: ch }, horizontal, vertical, out)) return out;
 
-  // The horizontal pass's rows: straight into `out` when there is no vertical
-  // pass, else into memory kept for the next call (fresh pages are slow: see scratch.ts).
-  const midMemory = vertical ? midScratch.take(rows * rowLen) : undefined;
+  // The horizontal pass's rows: straight into `out` when there is no vertical pass, else into `work`'s memory.
+  const midMemory = vertical ? (work?.take(rows * rowLen) ?? new ArrayBuffer(rows * rowLen)) : undefined;
   try {
     const mid = midMemory ? new Uint8Array(midMemory, 0, rows * rowLen) : out;
     if (horizontal) {
@@ -152,11 +154,9 @@ function resize(
     if (vertical) verticalPass(mid, rowFirst, rowLen, out, ch, vertical);
     return out;
   } finally {
-    if (midMemory) midScratch.give(midMemory);
+    if (midMemory) work?.give(midMemory);
   }
 }
-
-const midScratch = scratchArrayBuffer();
 
 const clip8 = (s: number) => (s >= SATURATE ? 255 : s <= 0 ? 0 : s >> PRECISION_BITS);
 

@@ -3,9 +3,9 @@
  *
  * A fresh buffer costs a page fault per 4 KiB the first time it is written,
  * and that is slow on virtual machines that hand freed memory back to the
- * host: on the 2-core CI VM, first writes to 64 MiB take ~220 ms (second
- * writes ~1 ms), so a 12 MiB SAM input allocated per turn cost ~40 ms of
- * faults before any arithmetic. One idle buffer is kept; a caller that finds
+ * host: first writes to fresh memory cost far more than second writes, so a
+ * SAM input (12 MiB) allocated per turn paid for its page faults before any
+ * arithmetic. One idle buffer is kept; a caller that finds
  * it taken (a turn still running) gets a fresh one, so correctness never
  * depends on timing. Reused memory is not cleared: callers write every byte
  * they later read.
@@ -61,10 +61,9 @@ export function scratchSharedBuffer(keepBytes?: number): ScratchBuffer<SharedArr
  * already, else a copy in `scratch`'s buffer, which `use` owns until it settles.
  *
  * Why: a Uint8Array posted to another thread is cloned, into memory freshly
- * allocated on both sides. A 600 KB photo posted to a pixel worker took 2.4 ms
- * of the sender's event loop and ~4.8 ms to arrive (0.4 ms through shared
- * memory), and a turn posted its image twice (to the decoder and to the engine
- * thread). A copy into reused memory costs ~0.05 ms.
+ * allocated on both sides: a photo posted to a pixel worker held the sender's
+ * event loop and arrived several times later than through shared memory. A
+ * copy into reused memory costs next to nothing.
  */
 export async function withSharedBytes<T>(
   scratch: ScratchBuffer<SharedArrayBuffer>,

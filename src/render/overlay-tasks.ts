@@ -9,7 +9,7 @@ import { collectSoonAfter } from '../memory/collect.js';
 import { scratchArrayBuffer } from '../memory/scratch.js';
 import { guarded, moving } from '../workers/task.js';
 import type { OverlayFormat } from './formats.js';
-import { renderOverlay } from './overlay.js';
+import { overlayScratch, renderOverlay } from './overlay.js';
 
 /** The same decode as the engine's (into shared memory, reusing `into`). */
 export { decode } from '../engine/pixel-tasks.js';
@@ -19,21 +19,21 @@ export function overlay(input: { image: DecodedImage; segments: { rle: RleMask; 
   return guarded(async () => {
     const { image } = input;
     const pixels = image.width * image.height;
-    const maskMemory = overlayMasks.take(pixels * input.segments.length);
+    const maskMemory = scratch.masks.take(pixels * input.segments.length);
     try {
       const rendered = await renderOverlay(
         image,
         input.segments.map((s, i) => ({ mask: decodeRle(s.rle, new Uint8Array(maskMemory, i * pixels, pixels)), rgb: s.rgb, bbox: s.bbox })),
-        { format: input.format },
+        { format: input.format, scratch },
       );
       // Moved, not cloned: the encoded image owns its memory (see RenderedImage).
       return moving(rendered, [rendered.data.buffer]);
     } finally {
-      overlayMasks.give(maskMemory);
+      scratch.masks.give(maskMemory);
       collectSoonAfter(image.data.byteLength);
     }
   });
 }
 
-/** The decoded masks of an overlay, reused from one overlay to the next in this thread (see scratch.ts). */
-const overlayMasks = scratchArrayBuffer();
+/** This thread's overlay memory, and the decoded masks, reused from one overlay to the next (see scratch.ts). */
+const scratch = { ...overlayScratch(), masks: scratchArrayBuffer() };

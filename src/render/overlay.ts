@@ -11,7 +11,7 @@
 import sharp from 'sharp';
 import { maskStats } from '../engine/mask.js';
 import type { BinaryMask, BoundingBox, DecodedImage } from '../engine/types.js';
-import { scratchArrayBuffer } from '../memory/scratch.js';
+import { type ScratchBuffer, scratchArrayBuffer } from '../memory/scratch.js';
 import { luma } from './colour-choice.js';
 import { bandStride, contourBand, contourWorkBytes } from './contour.js';
 import { encodeJpeg } from './jpeg-strips.js';
@@ -30,6 +30,23 @@ export interface OverlayOptions {
   format?: OverlayFormat;
   /** JPEG / WebP quality, 1-100 (default 85). */
   quality?: number;
+  /** Memory reused from overlay to overlay by whoever draws many (a worker thread); fresh memory without it. */
+  scratch?: OverlayScratch;
+}
+
+/** The canvas, the contour bands and the erosion's work memory (fresh pages are slow: see scratch.ts). */
+export interface OverlayScratch {
+  canvas: ScratchBuffer<ArrayBuffer>;
+  contours: ScratchBuffer<ArrayBuffer>;
+  work: ScratchBuffer<ArrayBuffer>;
+}
+
+export function overlayScratch(): OverlayScratch {
+  return { canvas: scratchArrayBuffer(), contours: scratchArrayBuffer(), work: scratchArrayBuffer() };
+}
+
+function take(scratch: ScratchBuffer<ArrayBuffer> | undefined, bytes: number): ArrayBuffer {
+  return scratch?.take(bytes) ?? new ArrayBuffer(bytes);
 }
 
 export interface RenderedImage {
@@ -57,19 +74,18 @@ export async function renderOverlay(
   const { width, height } = image;
   if (image.data.length !== width * height * 3) throw new Error(`Overlay: image data is not ${width}x${height} RGB`);
   const format = options.format ?? 'png';
-  // Drawn on a copy (the caller's image stays as it was) in reused memory: see scratch.ts.
-  const canvas = canvases.take(image.data.length);
+  // Drawn on a copy: the caller's image stays as it was.
+  const { scratch } = options;
+  const canvas = take(scratch?.canvas, image.data.length);
   try {
     const out = Buffer.from(canvas, 0, image.data.length);
     out.set(image.data);
-    const data = await drawAndEncode(out, image, masks, format, options.quality ?? 85);
+    const data = await drawAndEncode(out, image, masks, format, options.quality ?? 85, scratch);
     return { data, format, width, height, contentType: CONTENT_TYPES[format] };
   } finally {
-    canvases.give(canvas);
+    scratch?.canvas.give(canvas);
   }
 }
-
-const canvases = scratchArrayBuffer();
 
 async function drawAndEncode(
   out: Buffer,
@@ -77,6 +93,7 @@ async function drawAndEncode(
   masks: readonly OverlaySegment[],
   format: OverlayFormat,
   quality: number,
+  scratch: OverlayScratch | undefined,
 ): Promise<Buffer> {
   const thickness = contourWidth(width, height);
   const drawn: { mask: BinaryMask; box: BoundingBox; rgb: [number, number, number] }[] = [];
@@ -88,12 +105,12 @@ async function drawAndEncode(
     if (box[2] === 0 || box[3] === 0) continue;
     drawn.push({ mask, box, rgb });
   }
-  // The contour bands (one per mask, box-sized) and the erosion's scratch, in reused memory.
+  // The contour bands (one per mask, box-sized) and the erosion's work memory.
   const bandBytes = drawn.reduce((n, { box }) => n + bandStride(box[2]) * box[3], 0);
   const workBytes = drawn.reduce((n, { box }) => Math.max(n, contourWorkBytes(box, thickness)), 0);
   // Twice: the contour, and its outermost pixel as the contrasting line.
-  const memory = contourMemory.take(2 * bandBytes);
-  const work = contourWork.take(workBytes);
+  const memory = take(scratch?.contours, 2 * bandBytes);
+  const work = take(scratch?.work, workBytes);
   try {
     let at = 0;
     const contours = drawn.map(({ mask, box, rgb }) => {
@@ -110,14 +127,12 @@ async function drawAndEncode(
     for (const { band, box, rgb } of contours) paintBand(out, width, band, box, rgb);
     for (const { line, box } of contours) paintLine(out, beneath, width, line, box);
   } finally {
-    contourMemory.give(memory);
-    contourWork.give(work);
+    scratch?.contours.give(memory);
+    scratch?.work.give(work);
   }
   return encode(out, width, height, format, quality);
 }
 
-const contourMemory = scratchArrayBuffer();
-const contourWork = scratchArrayBuffer();
 
 /** An 8-bit greyscale PNG of the mask: 255 inside, 0 outside. */
 export async function renderMaskPng(mask: BinaryMask): Promise<Buffer> {
