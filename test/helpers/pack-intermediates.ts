@@ -5,6 +5,8 @@
  * that differs many steps later).
  */
 import ort from 'onnxruntime-node';
+import { decoderStep } from '../../src/engine/generate.js';
+import { emptyKv } from '../../src/engine/kv.js';
 import { type LoadedPack } from '../../src/engine/pack.js';
 import { IMAGE_SLOT } from '../../src/engine/tokenizer.js';
 import { floatToHalf, halfToFloat } from '../../src/engine/floats.js';
@@ -54,22 +56,19 @@ export async function teacherForced(
   const T = rows.length;
   const embeds = new Float32Array(T * H);
   rows.forEach((row, i) => embeds.set(row, i * H));
+  if (pack.manifest.decoder.form === 'fused') {
+    // Through the engine's step, which feeds whatever else the pack's fused graph takes.
+    const step = await decoderStep(pack, fromNumbers(dtype, embeds) as Float32Array | Uint16Array, T, emptyKv(pack), generated.length);
+    return { stepLogits: [], hidden: step.hidden.map((h) => toNumbers(h)), ids: step.next };
+  }
   const feeds: Record<string, ort.Tensor> = {
     inputs_embeds: new ort.Tensor(dtype, fromNumbers(dtype, embeds), [1, T, H]),
     attention_mask: int64Tensor(new Array<number>(T).fill(1), [1, T]),
+    position_ids: int64Tensor(Array.from({ length: T }, (_, i) => i), [1, T]),
   };
-  const fused = pack.manifest.decoder.form === 'fused';
-  if (fused) feeds.scored_rows = int64Tensor([generated.length], [1]);
-  else feeds.position_ids = int64Tensor(Array.from({ length: T }, (_, i) => i), [1, T]);
   const empty = dtype === 'float32' ? new Float32Array(0) : new Uint16Array(0);
   for (let i = 0; i < layers; i++) {
     for (const part of ['key', 'value']) feeds[`past_key_values.${i}.${part}`] = new ort.Tensor(dtype, empty, [1, K, 0, D]);
-  }
-  if (fused) {
-    const out = await pack.sessions.decoder.run(feeds);
-    const last = toNumbers(floatData(out.last_hidden_state!));
-    const hidden = generated.map((_, step) => last.slice(step * H, (step + 1) * H));
-    return { stepLogits: [], hidden, ids: Array.from(out.next_ids!.data as BigInt64Array, Number) };
   }
   const out = await runGraph(pack.sessions.decoder, feeds);
   const promptRows = T - (generated.length - 1);
