@@ -287,9 +287,11 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     expect(added - vocab * hidden * 4).toBeLessThan(64 * 1024);
     expect(loopPack.manifest.decoder.onDeviceLoop).toBe(true);
     expect(fusedPack.manifest.decoder.onDeviceLoop).toBe(false);
-    // On the CPU provider the engine keeps the step loop (measured: docs/performance.md).
-    expect(useDeviceLoop(loopPack)).toBe(false);
-    expect(useDeviceLoop({ ...loopPack, provider: 'cuda' })).toBe(true);
+    // The provider policy (measured on CPU: docs/performance.md): drafts configured keep the step loop on CPU.
+    expect(useDeviceLoop(loopPack)).toBe(true);
+    expect(useDeviceLoop(loopPack, 4)).toBe(false);
+    expect(useDeviceLoop({ ...loopPack, provider: 'cuda' }, 4)).toBe(true);
     expect(useDeviceLoop({ ...loopPack, provider: 'tensorrt' })).toBe(false);
+    expect(useDeviceLoop({ ...loopPack, provider: 'webgpu' })).toBe(false);
   });
 });

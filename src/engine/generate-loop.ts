@@ -1,7 +1,7 @@
 import type ort from 'onnxruntime-node';
 import type { GenerationInput, GenerationResult, StepResult } from './generate.js';
-import type { KvState } from './kv.js';
-import type { LoadedPack } from './pack.js';
+import { type KvState, releaseKvState } from './kv.js';
+import { type LoadedPack, runGraph } from './pack.js';
 import { type FloatData, floatData, floatTensor, int64Tensor } from './tensors.js';
 
 /**
@@ -30,27 +30,25 @@ const FIRST_RUN_IDS = 8;
 export const MAX_RUN_IDS = 64;
 
 /**
- * Providers on which the Loop graph decodes (where a pack has it); the others
- * run the step loop, which feeds the same graph with max_new_tokens 0.
+ * Whether generate() decodes with the Loop graph (where the pack has one) or
+ * the step loop, which then feeds the same graph with max_new_tokens 0.
  * - cuda: onnxruntime-node 1.30 returns every CUDA output in host memory, so
  *   each step of the step loop copies the whole cache out and back (LLaMA-7B
  *   float16: 512 KiB a position, about 300 MiB each way at 600 positions);
  *   the Loop (a CUDA kernel in onnxruntime, its loop state on the device)
  *   copies it once a run (up to MAX_RUN_IDS tokens).
- * - cpu: the cache is in host memory either way; the Loop saves only the
- *   per-token run overhead, which measured within noise (docs/performance.md),
- *   while the step loop can stop after any token and use prompt-lookup drafts.
- * - webgpu: the step loop already keeps `present.*` on the device (pack.ts
- *   asks for gpu-buffer outputs), and whether the Loop itself runs on WebGPU
- *   is unverified.
+ * - cpu: measured (docs/performance.md, "Decoding inside the graph"): the Loop
+ *   spends less CPU per token than the step loop without drafts; with drafts
+ *   configured the step loop can accept several tokens a run, which depends
+ *   on the text, so a configured draft length keeps the step loop.
+ * - webgpu: the step loop already keeps `present.*` on the device (gpu-buffer
+ *   outputs), and whether the Loop itself runs on WebGPU is unverified.
  * - tensorrt: its sessions fall back to the CPU, not CUDA, for what TensorRT
  *   cannot take (GroupQueryAttention and the Loop around it).
  */
-const DEVICE_LOOP_PROVIDERS: ReadonlySet<string> = new Set(['cuda']);
-
-/** Whether generate() should decode with the Loop graph, where the pack has one. */
-export function useDeviceLoop(pack: LoadedPack): boolean {
-  return DEVICE_LOOP_PROVIDERS.has(pack.provider);
+export function useDeviceLoop(pack: LoadedPack, draftLength = 0): boolean {
+  if (pack.provider === 'cuda') return true;
+  return pack.provider === 'cpu' && draftLength === 0;
 }
 
 /** The Loop graph's extra inputs: iterations after the step (0 = a plain step) and the id that ends them. */
@@ -99,6 +97,8 @@ export async function generateOnDevice(
     nextRunIds = runIds ?? Math.max(1, Math.min(MAX_RUN_IDS, Math.floor(RUN_TARGET_MS / msPerId)));
     decodeRuns++;
     fedIds.push(pending.token);
+    // The superseded cache frees its device memory now (kv.ts); only this loop held it.
+    releaseKvState(kv);
     kv = run.kv;
     const last = run.ids.length - 1;
     for (let j = 0; j < last; j++) {
@@ -116,7 +116,7 @@ async function loopRun(pack: LoadedPack, embeds: FloatData, kv: KvState, iterati
   const { dtype } = pack.manifest;
   const { hidden: H, layers } = pack.manifest.decoder;
   const total = kv.length + 1;
-  const out = await pack.sessions.decoder.run({
+  const out = await runGraph(pack, 'decoder', {
     inputs_embeds: floatTensor(dtype, embeds, [1, 1, H]),
     attention_mask: int64Tensor(new Array<number>(total).fill(1), [1, total]),
     ...kv.tensors,

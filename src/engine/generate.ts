@@ -123,7 +123,7 @@ export async function generate(input: GenerationInput): Promise<GenerationResult
   const prefill = await decoderStep(pack, input.embeds, input.count, input.kv, input.given ? input.given.length + 1 : 1);
   const prefillMs = performance.now() - started;
   if (input.given) return givenAnswer(input.given, prefill, input.segId, eosId, prefillMs);
-  if (pack.manifest.decoder.onDeviceLoop && (input.deviceLoop ?? useDeviceLoop(pack))) return generateOnDevice(input, prefill, prefillMs, embed);
+  if (pack.manifest.decoder.onDeviceLoop && (input.deviceLoop ?? useDeviceLoop(pack, input.draftLength))) return generateOnDevice(input, prefill, prefillMs, embed);
   started = performance.now();
   const ids: number[] = [];
   const fedIds: number[] = [];
