@@ -4,19 +4,27 @@ import type { GraphName, PackManifest } from './manifest.js';
 
 /**
  * The `lisa-onnx/1` graph contract (models/README.md): tensor names, element
- * types and shapes. A dimension is a fixed size, or null where the pack may
- * choose (dynamic or symbolic). Checked at load so that a pack exported wrongly
- * is refused with one clear message instead of failing mid-conversation.
+ * types and shapes. A dimension is a fixed size, or a name where the pack may
+ * choose (dynamic or symbolic; the same name is the same length, and the
+ * generators declare it under that name). Checked at load so that a pack
+ * exported wrongly is refused with one clear message instead of failing
+ * mid-conversation. The generators (models/generator) declare their graphs'
+ * inputs and outputs from it.
  */
 type ElementType = 'float32' | 'float16' | 'int64';
 
-interface TensorSpec {
+export interface TensorSpec {
   name: string;
   type: ElementType;
-  shape: (number | null)[];
+  shape: (number | string)[];
 }
 
-interface GraphSpec {
+/** SAM's fixed sizes, whatever its input frame: image embeddings [1, 256, 64, 64], prompts of 256, masks of 256 x 256. */
+export const SAM_EMBEDDINGS_SHAPE = [1, 256, 64, 64];
+export const SAM_PROMPT_DIM = 256;
+export const SAM_LOW_RES = 256;
+
+export interface GraphSpec {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   /** The decoder's form as lisa.json states it, checked before the tensors (one message for a mismatch). */
@@ -35,8 +43,8 @@ export function graphContract(manifest: PackManifest): Record<GraphName, GraphSp
   const presentOutputs: TensorSpec[] = [];
   for (let i = 0; i < layers; i++) {
     for (const part of ['key', 'value']) {
-      pastInputs.push({ name: `past_key_values.${i}.${part}`, type: dt, shape: [1, K, null, D] });
-      presentOutputs.push({ name: `present.${i}.${part}`, type: dt, shape: [1, K, null, D] });
+      pastInputs.push({ name: `past_key_values.${i}.${part}`, type: dt, shape: [1, K, 'past_sequence', D] });
+      presentOutputs.push({ name: `present.${i}.${part}`, type: dt, shape: [1, K, 'total_sequence', D] });
     }
   }
   return {
@@ -45,26 +53,26 @@ export function graphContract(manifest: PackManifest): Record<GraphName, GraphSp
       outputs: [{ name: 'image_features', type: dt, shape: [1, I, H] }],
     },
     embedTokens: {
-      inputs: [{ name: 'input_ids', type: 'int64', shape: [1, null] }],
-      outputs: [{ name: 'inputs_embeds', type: dt, shape: [1, null, H] }],
+      inputs: [{ name: 'input_ids', type: 'int64', shape: [1, 'sequence'] }],
+      outputs: [{ name: 'inputs_embeds', type: dt, shape: [1, 'sequence', H] }],
     },
     decoder: withDeviceLoop(manifest.decoder.onDeviceLoop, dt, H, decoderContract(manifest.decoder.form, dt, H, V, pastInputs, presentOutputs)),
     segProjection: {
-      inputs: [{ name: 'seg_hidden', type: dt, shape: [null, H] }],
-      outputs: [{ name: 'seg_embeddings', type: 'float32', shape: [null, 256] }],
+      inputs: [{ name: 'seg_hidden', type: dt, shape: ['num_seg', H] }],
+      outputs: [{ name: 'seg_embeddings', type: 'float32', shape: ['num_seg', SAM_PROMPT_DIM] }],
     },
     samImageEncoder: {
       inputs: [{ name: 'pixel_values', type: 'float32', shape: [1, 3, samSize, samSize] }],
-      outputs: [{ name: 'image_embeddings', type: 'float32', shape: [1, 256, 64, 64] }],
+      outputs: [{ name: 'image_embeddings', type: 'float32', shape: SAM_EMBEDDINGS_SHAPE }],
     },
     samMaskDecoder: {
       inputs: [
-        { name: 'image_embeddings', type: 'float32', shape: [1, 256, 64, 64] },
-        { name: 'seg_embeddings', type: 'float32', shape: [null, 256] },
+        { name: 'image_embeddings', type: 'float32', shape: SAM_EMBEDDINGS_SHAPE },
+        { name: 'seg_embeddings', type: 'float32', shape: ['num_seg', SAM_PROMPT_DIM] },
       ],
       outputs: [
-        { name: 'low_res_masks', type: 'float32', shape: [null, 1, 256, 256] },
-        { name: 'iou_predictions', type: 'float32', shape: [null, 1] },
+        { name: 'low_res_masks', type: 'float32', shape: ['num_seg', 1, SAM_LOW_RES, SAM_LOW_RES] },
+        { name: 'iou_predictions', type: 'float32', shape: ['num_seg', 1] },
       ],
     },
   };
@@ -77,20 +85,23 @@ export function graphContract(manifest: PackManifest): Record<GraphName, GraphSp
  * the all-ones attention_mask, so there is no position_ids.
  */
 function decoderContract(form: DecoderForm, dt: ElementType, H: number, V: number, past: TensorSpec[], present: TensorSpec[]): GraphSpec {
-  const embeds: TensorSpec = { name: 'inputs_embeds', type: dt, shape: [1, null, H] };
-  const mask: TensorSpec = { name: 'attention_mask', type: 'int64', shape: [1, null] };
-  const hidden: TensorSpec = { name: 'last_hidden_state', type: dt, shape: [1, null, H] };
+  const embeds: TensorSpec = { name: 'inputs_embeds', type: dt, shape: [1, 'sequence', H] };
+  const mask: TensorSpec = { name: 'attention_mask', type: 'int64', shape: [1, 'total_sequence'] };
   if (form === 'fused') {
     return {
       form,
       inputs: [embeds, mask, ...past, { name: 'scored_rows', type: 'int64', shape: [1] }],
-      outputs: [{ name: 'next_ids', type: 'int64', shape: [1, null] }, hidden, ...present],
+      outputs: [
+        { name: 'next_ids', type: 'int64', shape: [1, 'scored'] },
+        { name: 'last_hidden_state', type: dt, shape: [1, 'scored', H] },
+        ...present,
+      ],
     };
   }
   return {
     form,
-    inputs: [embeds, mask, { name: 'position_ids', type: 'int64', shape: [1, null] }, ...past],
-    outputs: [{ name: 'logits', type: dt, shape: [1, null, V] }, hidden, ...present],
+    inputs: [embeds, mask, { name: 'position_ids', type: 'int64', shape: [1, 'sequence'] }, ...past],
+    outputs: [{ name: 'logits', type: dt, shape: [1, 'sequence', V] }, { name: 'last_hidden_state', type: dt, shape: [1, 'sequence', H] }, ...present],
   };
 }
 
@@ -104,7 +115,7 @@ function withDeviceLoop(onDeviceLoop: boolean, dt: ElementType, H: number, spec:
   return {
     ...spec,
     inputs: [...spec.inputs, { name: 'max_new_tokens', type: 'int64', shape: [1] }, { name: 'eos_id', type: 'int64', shape: [1] }],
-    outputs: [...spec.outputs, { name: 'generated_ids', type: 'int64', shape: [null] }, { name: 'generated_hidden', type: dt, shape: [null, H] }],
+    outputs: [...spec.outputs, { name: 'generated_ids', type: 'int64', shape: ['generated'] }, { name: 'generated_hidden', type: dt, shape: ['generated', H] }],
   };
 }
 
@@ -126,7 +137,7 @@ function checkTensors(
   const byName = new Map(actual.map((m) => [m.name, m]));
   for (const spec of expected) {
     const meta = byName.get(spec.name);
-    const want = `${spec.type} ${describeShape(spec.shape)}`;
+    const want = `${spec.type} ${describeShape(spec.shape.map((d) => (typeof d === 'number' ? d : null)))}`;
     if (!meta) {
       const have = actual.map((m) => m.name).join(', ') || 'none';
       throw new UserInputError(
@@ -140,7 +151,7 @@ function checkTensors(
     const shapeKnown = meta.shape.length > 0;
     const rankOk = !shapeKnown || meta.shape.length === spec.shape.length;
     const dimsOk =
-      rankOk && spec.shape.every((dim, i) => dim === null || !shapeKnown || typeof meta.shape[i] !== 'number' || meta.shape[i] === dim);
+      rankOk && spec.shape.every((dim, i) => typeof dim !== 'number' || !shapeKnown || typeof meta.shape[i] !== 'number' || meta.shape[i] === dim);
     if (meta.type !== spec.type || !rankOk || !dimsOk) {
       throw new UserInputError(
         `Model pack graph ${file}: ${direction} "${spec.name}" is ${meta.type} ${describeShape(meta.shape)}, expected ${want}.`,

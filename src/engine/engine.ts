@@ -1,5 +1,6 @@
 import type ort from 'onnxruntime-node';
 import { UserInputError } from '../errors.js';
+import { SAM_EMBEDDINGS_SHAPE, SAM_LOW_RES } from './contract.js';
 import { type ImageEmbeddings, ImageEmbeddingCache, KvCache, type SequenceUnit, TokenEmbeddingCache } from './caches.js';
 import { embedTokens, generate } from './generate.js';
 import { type KvState, emptyKv, truncateKvState } from './kv.js';
@@ -25,8 +26,6 @@ export interface EngineOptions extends PackOptions {
   /** Runs the SAM image encoder on a thread and session of its own, beside the language model (sam-thread.ts). */
   samThread?: boolean;
 }
-
-const LOW_RES = 256;
 
 function emptyTimings(): StageTimings {
   return {
@@ -256,7 +255,7 @@ export class Engine implements ChatEngine {
     timings.segProjection = performance.now() - started;
     started = performance.now();
     const decoded = await runGraph(this.pack, 'samMaskDecoder', {
-      image_embeddings: floatTensor('float32', samEmbeddings, [1, 256, 64, 64]),
+      image_embeddings: floatTensor('float32', samEmbeddings, SAM_EMBEDDINGS_SHAPE),
       seg_embeddings: projected.seg_embeddings as ort.Tensor,
     });
     timings.maskDecoder = performance.now() - started;
@@ -266,7 +265,7 @@ export class Engine implements ChatEngine {
     const { original, resized } = image.features;
     // Here, not on a pixel worker: the engine has a thread of its own (thread-host.ts), idle
     // by now, and a worker's two hops cost a 1080p turn more than the work itself.
-    const masks = maskSummariesFromLowRes(lowRes, n, LOW_RES, manifest.sam.size, resized, original);
+    const masks = maskSummariesFromLowRes(lowRes, n, SAM_LOW_RES, manifest.sam.size, resized, original);
     const segments = masks.map(({ rle, area, bbox }, i) => ({ rle, area, bbox, score: scores[i] ?? 0 }));
     timings.postprocess = performance.now() - started;
     return segments;
