@@ -13,7 +13,7 @@ import { packManifestSchema, type PackManifest } from '../src/engine/manifest.js
 import { floatToHalf } from '../src/engine/floats.js';
 import { writeToyPack } from '../models/generator/toy.js';
 import { TOY_COLOUR_NAMES, TOY_PALETTE, toyColourIndex } from '../models/generator/toy-palette.js';
-import { TOY_SAM_MEAN, TOY_SAM_STD } from '../models/generator/toy-sam-graphs.js';
+import { SAM_NORMALISATION } from '../models/generator/pack-files.js';
 
 const SYSTEM =
   "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.";
@@ -95,7 +95,7 @@ describe.each(DTYPES)('toy pack (%s)', (dtype) => {
     expect(manifest.tokens).toEqual({ seg: '[SEG]', imageStart: '<im_start>', imageEnd: '<im_end>', image: '<image>', eos: '</s>' });
     expect(manifest.decoder).toMatchObject({ layers: 1, kvHeads: 1, headDim: 8, hidden: V + 8, vocab: V, contextLength: 1024 });
     expect(manifest.clip).toMatchObject({ size: 224, resample: 'bicubic' });
-    expect(manifest.sam).toEqual({ size: 1024, mean: TOY_SAM_MEAN, std: TOY_SAM_STD });
+    expect(manifest.sam).toEqual({ size: 1024, ...SAM_NORMALISATION });
     const files = (await readdir(dir)).sort();
     expect(files).toEqual([...Object.values(manifest.graphs), 'lisa.json', 'tokenizer.json'].sort());
   });
@@ -272,7 +272,7 @@ describe('toy palette', () => {
     TOY_PALETTE.forEach((c, i) => expect(toyColourIndex(...c.rgb)).toBe(i));
     for (const grey of [0, 128, 200, 255]) expect(toyColourIndex(grey, grey, grey)).toBe(-1);
     // Zero padding after normalising un-normalises to the SAM mean colour.
-    expect(toyColourIndex(...TOY_SAM_MEAN)).toBe(-1);
+    expect(toyColourIndex(...SAM_NORMALISATION.mean)).toBe(-1);
   });
 });
 
@@ -297,7 +297,7 @@ describe('toy SAM stand-ins', () => {
     for (let y = 0; y < H; y++) {
       for (let x = 0; x < W; x++) {
         const rgb = colourOf(x, y);
-        for (let c = 0; c < 3; c++) pixels[c * S * S + y * S + x] = (rgb[c]! - TOY_SAM_MEAN[c]!) / TOY_SAM_STD[c]!;
+        for (let c = 0; c < 3; c++) pixels[c * S * S + y * S + x] = (rgb[c]! - SAM_NORMALISATION.mean[c]!) / SAM_NORMALISATION.std[c]!;
         const member = toyColourIndex(rgb[0]!, rgb[1]!, rgb[2]!);
         [RED, BLUE].forEach((colour, k) => {
           if (member === colour) fraction[k]![(y >> 2) * 256 + (x >> 2)]! += 1 / 16;

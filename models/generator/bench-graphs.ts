@@ -13,10 +13,12 @@
  * decoding always writes the same answer, with its `[SEG]`, and stops at
  * `</s>` after `answerLength` tokens, while every step still runs every layer.
  */
+import { type GraphSpec, SAM_PROMPT_DIM } from '../../src/engine/contract.js';
 import { Net } from './bench-layers.js';
 import type { BenchVocab } from './bench-tokenizer.js';
 import { TOY_EOS } from './toy-tokenizer.js';
 import type { PackDtype } from '../../src/engine/floats.js';
+import { contractInputs, contractOutputs } from './contract-io.js';
 
 export interface BenchDims {
   vocab: number;
@@ -53,13 +55,13 @@ function controlDims(l: BenchLayout): number {
 }
 
 /** CLIP ViT stand-in: patch conv, position embeddings, pre-norm blocks, then mm_projector to the LLM width. */
-export function visionEncoderGraph(l: BenchLayout): Uint8Array {
+export function visionEncoderGraph(l: BenchLayout, spec: GraphSpec): Uint8Array {
   const { clip, hidden: H, imageTokens } = l.dims;
   const net = new Net('bench_vision_encoder', l.dtype, l.seed);
   const g = net.g;
   const side = clip.size / clip.patch;
   if (side * side !== imageTokens) throw new Error(`CLIP ${clip.size}/${clip.patch} does not give ${imageTokens} image tokens`);
-  const pixels = g.input('pixel_values', 'float32', [1, 3, clip.size, clip.size]);
+  const [pixels] = contractInputs(g, spec);
   const patchWeight = net.weight('patch_embed.weight', [clip.width, 3, clip.patch, clip.patch], 1 / Math.sqrt(3 * clip.patch * clip.patch));
   const patches = g.op('Conv', [pixels, patchWeight], { kernel_shape: [clip.patch, clip.patch], strides: [clip.patch, clip.patch] });
   let x = g.op('Transpose', [g.reshape(patches, [1, clip.width, imageTokens])], { perm: [0, 2, 1] }); // [1,256,C]
@@ -77,23 +79,23 @@ export function visionEncoderGraph(l: BenchLayout): Uint8Array {
   const control = controlDims(l);
   const features = net.linear(x, 'mm_projector', clip.width, H);
   const zeroControl = g.float32([...new Array<number>(H - control).fill(1), ...new Array<number>(control).fill(0)], [H]);
-  g.output('image_features', g.cast(g.op('Mul', [features, zeroControl]), 'float32', l.dtype), l.dtype, [1, imageTokens, H]);
+  contractOutputs(g, spec, [g.cast(g.op('Mul', [features, zeroControl]), 'float32', l.dtype)]);
   return net.toBytes('lisa-bot bench pack: CLIP-like vision encoder (fixed random weights, not CLIP)');
 }
 
 /** Token embeddings: unit-scale random rows, control dims zero but for the answer chain's one-hot. */
-export function embedTokensGraph(l: BenchLayout): Uint8Array {
+export function embedTokensGraph(l: BenchLayout, spec: GraphSpec): Uint8Array {
   const { vocab: V, hidden: H } = l.dims;
   const net = new Net('bench_embed_tokens', l.dtype, l.seed);
   const g = net.g;
   const control = controlDims(l);
-  const ids = g.input('input_ids', 'int64', [1, 'sequence']);
+  const [ids] = contractInputs(g, spec);
   const table = net.randomValues('embed_tokens.weight', V * H, 1);
   for (let id = 0; id < V; id++) table.fill(0, id * H + H - control, (id + 1) * H);
   l.chain.slice(0, control).forEach((id, place) => (table[id * H + H - control + place] = 1));
   // Stored and gathered in the pack dtype, as an export does: no cast of the whole table.
   const weights = g.initializer('embed_tokens', l.dtype, [V, H], table);
-  g.output('inputs_embeds', g.op('Gather', [weights, ids], { axis: 0 }), l.dtype, [1, 'sequence', H]);
+  contractOutputs(g, spec, [g.op('Gather', [weights, ids], { axis: 0 })]);
   return net.toBytes('lisa-bot bench pack: token embeddings (fixed random weights)');
 }
 
@@ -102,18 +104,13 @@ export function embedTokensGraph(l: BenchLayout): Uint8Array {
  * causal multi-head self-attention over past + new keys (present = concat),
  * SwiGLU MLP, final RMSNorm, lm_head over every position (as exports do).
  */
-export function decoderGraph(l: BenchLayout): Uint8Array {
+export function decoderGraph(l: BenchLayout, spec: GraphSpec): Uint8Array {
   const { hidden: H, layers: L, heads: K, headDim: D, mlp: M, vocab: V } = l.dims;
   const dt = l.dtype;
   const net = new Net('bench_decoder', dt, l.seed);
   const g = net.g;
-  const embedsIn = g.input('inputs_embeds', dt, [1, 'sequence', H]);
-  const maskIn = g.input('attention_mask', 'int64', [1, 'total_sequence']);
-  const positionsIn = g.input('position_ids', 'int64', [1, 'sequence']);
-  const past = Array.from({ length: L }, (_, i) => ({
-    key: g.input(`past_key_values.${i}.key`, dt, [1, K, 'past_sequence', D]),
-    value: g.input(`past_key_values.${i}.value`, dt, [1, K, 'past_sequence', D]),
-  }));
+  const [embedsIn, maskIn, positionsIn, ...pastIn] = contractInputs(g, spec) as [string, string, string, ...string[]];
+  const past = Array.from({ length: L }, (_, i) => ({ key: pastIn[2 * i]!, value: pastIn[2 * i + 1]! }));
   const x0 = g.cast(embedsIn, dt, 'float32');
 
   // Rotary embeddings: angle = position * 10000^(-2i/D), halves rotated as in LLaMA.
@@ -166,22 +163,18 @@ export function decoderGraph(l: BenchLayout): Uint8Array {
   const steer = g.op('MatMul', [g.slice(x0, 2, H - control, H), net.stored('chain', [control, V], chainTable)]);
   const logits = g.op('Add', [random, steer]);
 
-  g.output('logits', g.cast(logits, 'float32', dt), dt, [1, 'sequence', V]);
-  g.output('last_hidden_state', g.cast(last, 'float32', dt), dt, [1, 'sequence', H]);
-  presents.forEach((p, i) => {
-    g.output(`present.${i}.key`, p.key, dt, [1, K, 'total_sequence', D]);
-    g.output(`present.${i}.value`, p.value, dt, [1, K, 'total_sequence', D]);
-  });
+  contractOutputs(g, spec, [g.cast(logits, 'float32', dt), g.cast(last, 'float32', dt), ...presents.flatMap((p) => [p.key, p.value])]);
   return net.toBytes('lisa-bot bench pack: LLaMA-like decoder with KV cache (fixed random weights, not LISA)');
 }
 
 /** text_hidden_fcs: Linear(H,H) -> ReLU -> Linear(H,256), float32 out. */
-export function segProjectionGraph(l: BenchLayout): Uint8Array {
+export function segProjectionGraph(l: BenchLayout, spec: GraphSpec): Uint8Array {
   const { hidden: H } = l.dims;
   const net = new Net('bench_seg_projection', l.dtype, l.seed);
   const g = net.g;
-  const hidden = g.cast(g.input('seg_hidden', l.dtype, ['num_seg', H]), l.dtype, 'float32');
+  const [segHidden] = contractInputs(g, spec);
+  const hidden = g.cast(segHidden!, l.dtype, 'float32');
   const inner = g.op('Relu', [net.linear(hidden, 'text_hidden_fcs.0', H, H)]);
-  g.output('seg_embeddings', net.linear(inner, 'text_hidden_fcs.2', H, 256), 'float32', ['num_seg', 256]);
+  contractOutputs(g, spec, [net.linear(inner, 'text_hidden_fcs.2', H, SAM_PROMPT_DIM)]);
   return net.toBytes('lisa-bot bench pack: [SEG] projection (fixed random weights)');
 }

@@ -18,7 +18,9 @@
  * (0.5 tanh) onto a fixed ellipse's logits, so masks look like one object —
  * what the postprocess, RLE and overlay really see — not noise.
  */
+import { type GraphSpec, SAM_EMBEDDINGS_SHAPE, SAM_LOW_RES } from '../../src/engine/contract.js';
 import { Net } from './bench-layers.js';
+import { contractInputs, contractOutputs } from './contract-io.js';
 import type { PackDtype } from '../../src/engine/floats.js';
 
 export interface SamDims {
@@ -32,16 +34,16 @@ export interface SamDims {
   decoder: { depth: number; heads: number; inner: number; mlp: number; upscale: [number, number] };
 }
 
-const EMBED = 256; // the contract's [1,256,64,64]
-const LOW_RES = 256;
+const EMBED = SAM_EMBEDDINGS_SHAPE[1]!; // 256
+const LOW_RES = SAM_LOW_RES;
 
-export function samImageEncoderGraph(s: SamDims, dtype: PackDtype, seed: string): Uint8Array {
+export function samImageEncoderGraph(s: SamDims, dtype: PackDtype, seed: string, spec: GraphSpec): Uint8Array {
   const net = new Net('bench_sam_image_encoder', dtype, seed);
   const g = net.g;
   const C = s.width;
   const grid = s.size / s.patch; // 64
   const per = grid / s.window; // windows per side
-  const pixels = g.input('pixel_values', 'float32', [1, 3, s.size, s.size]);
+  const [pixels] = contractInputs(g, spec);
   const patchWeight = net.weight('patch_embed.weight', [C, 3, s.patch, s.patch], 1 / Math.sqrt(3 * s.patch * s.patch));
   const patches = g.op('Conv', [pixels, patchWeight, net.weight('patch_embed.bias', [C], 0.02)], {
     kernel_shape: [s.patch, s.patch],
@@ -78,7 +80,7 @@ export function samImageEncoderGraph(s: SamDims, dtype: PackDtype, seed: string)
   const depthwise = net.weight('neck.2.weight', [EMBED, 1, 3, 3], 1 / 3);
   y = g.op('Conv', [y, depthwise], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: EMBED });
   y = net.layerNorm(g.op('Transpose', [y], { perm: [0, 2, 3, 1] }), 'neck.3', EMBED);
-  g.output('image_embeddings', g.op('Transpose', [y], { perm: [0, 3, 1, 2] }), 'float32', [1, EMBED, grid, grid]);
+  contractOutputs(g, spec, [g.op('Transpose', [y], { perm: [0, 3, 1, 2] })]);
   return net.toBytes('lisa-bot bench pack: ViT-like SAM image encoder (fixed random weights, not SAM)');
 }
 
@@ -98,15 +100,14 @@ function ellipseLogits(): Float32Array {
   return out;
 }
 
-export function samMaskDecoderGraph(s: SamDims, dtype: PackDtype, seed: string): Uint8Array {
+export function samMaskDecoderGraph(s: SamDims, dtype: PackDtype, seed: string, spec: GraphSpec): Uint8Array {
   const net = new Net('bench_sam_mask_decoder', dtype, seed);
   const g = net.g;
   const grid = s.size / s.patch;
   const tokensPerImage = grid * grid;
   const dec = s.decoder;
   const [up1, up2] = dec.upscale;
-  const embeddings = g.input('image_embeddings', 'float32', [1, EMBED, grid, grid]);
-  const prompts = g.input('seg_embeddings', 'float32', ['num_seg', EMBED]);
+  const [embeddings, prompts] = contractInputs(g, spec) as [string, string];
 
   // Image side: [1,4096,256] + no_mask_embed (the dense prompt); random-Fourier positional encoding.
   let keys = g.op('Transpose', [g.reshape(embeddings, [1, EMBED, tokensPerImage])], { perm: [0, 2, 1] });
@@ -172,7 +173,6 @@ export function samMaskDecoderGraph(s: SamDims, dtype: PackDtype, seed: string):
     g.reshape(g.op('Mul', [g.op('Tanh', [raw]), net.scalar(0.5)]), [-1, 1, LOW_RES, LOW_RES]),
     net.stored('object_logits', [1, 1, LOW_RES, LOW_RES], ellipseLogits()),
   ]);
-  g.output('low_res_masks', shaped, 'float32', ['num_seg', 1, LOW_RES, LOW_RES]);
-  g.output('iou_predictions', g.op('Sigmoid', [head(iouToken, 'iou_prediction_head', 1)]), 'float32', ['num_seg', 1]);
+  contractOutputs(g, spec, [shaped, g.op('Sigmoid', [head(iouToken, 'iou_prediction_head', 1)])]);
   return net.toBytes('lisa-bot bench pack: SAM-like mask decoder (fixed random weights, not SAM)');
 }

@@ -21,7 +21,7 @@
 import { type BenchDims, benchLayout, decoderGraph, embedTokensGraph, segProjectionGraph, visionEncoderGraph } from './bench-graphs.js';
 import { type SamDims, samImageEncoderGraph, samMaskDecoderGraph } from './bench-sam-graphs.js';
 import { benchTokenizerJson, buildBenchVocab } from './bench-tokenizer.js';
-import { CLIP_NORMALISATION, LLAVA_V1_SYSTEM, type PackFile, SAM_NORMALISATION, packFiles, writePackFiles } from './pack-files.js';
+import { CLIP_NORMALISATION, type GeneratedManifest, LLAVA_V1_SYSTEM, type PackFile, SAM_NORMALISATION, packFiles, writePackFiles } from './pack-files.js';
 import type { PackDtype } from '../../src/engine/floats.js';
 import { TOY_EOS, TOY_IMAGE, TOY_IM_END, TOY_IM_START, TOY_SEG } from './toy-tokenizer.js';
 
@@ -67,7 +67,7 @@ export function buildBenchPack(options: BenchPackOptions = {}): PackFile[] {
   const dims = BENCH_DIMS;
   const vocab = buildBenchVocab(dims.vocab, BENCH_ANSWER_TOKENS, SEG_AT, SEED);
   const layout = benchLayout(dims, dtype, vocab, SEED);
-  const manifest = {
+  const manifest: GeneratedManifest = {
     format: 'lisa-onnx/1',
     name: 'bench',
     license:
@@ -90,14 +90,14 @@ export function buildBenchPack(options: BenchPackOptions = {}): PackFile[] {
     },
     generation: { maxNewTokens: 512 },
   };
-  return packFiles(manifest, benchTokenizerJson(vocab), {
-    visionEncoder: visionEncoderGraph(layout),
-    embedTokens: embedTokensGraph(layout),
-    decoder: decoderGraph(layout),
-    segProjection: segProjectionGraph(layout),
-    samImageEncoder: samImageEncoderGraph(BENCH_SAM, dtype, SEED),
-    samMaskDecoder: samMaskDecoderGraph(BENCH_SAM, dtype, SEED),
-  });
+  return packFiles(manifest, benchTokenizerJson(vocab), (contract) => ({
+    visionEncoder: visionEncoderGraph(layout, contract.visionEncoder),
+    embedTokens: embedTokensGraph(layout, contract.embedTokens),
+    decoder: decoderGraph(layout, contract.decoder),
+    segProjection: segProjectionGraph(layout, contract.segProjection),
+    samImageEncoder: samImageEncoderGraph(BENCH_SAM, dtype, SEED, contract.samImageEncoder),
+    samMaskDecoder: samMaskDecoderGraph(BENCH_SAM, dtype, SEED, contract.samMaskDecoder),
+  }));
 }
 
 /** Writes the bench pack into `outDir`, crash-safely like the toy pack (writePackFiles). */

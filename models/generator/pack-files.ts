@@ -4,7 +4,9 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GRAPH_NAMES, type GraphName, MANIFEST_FILE } from '../../src/engine/manifest.js';
+import type { z } from 'zod';
+import { type GraphSpec, graphContract } from '../../src/engine/contract.js';
+import { GRAPH_NAMES, type GraphName, MANIFEST_FILE, packManifestSchema } from '../../src/engine/manifest.js';
 
 /** The LLaVA v1 system prompt, verbatim (design/MODEL_PACK.md). */
 export const LLAVA_V1_SYSTEM =
@@ -15,8 +17,9 @@ export const LLAVA_LLAMA_2_SYSTEM =
   'You are a helpful language and vision assistant. You are able to understand the visual content that the user provides, and assist the user with a variety of tasks using natural language.';
 
 /** CLIP ViT-L/14's and SAM's input normalisation, as LISA uses them. */
-export const CLIP_NORMALISATION = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
-export const SAM_NORMALISATION = { mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] };
+type Normalisation = { mean: [number, number, number]; std: [number, number, number] };
+export const CLIP_NORMALISATION: Normalisation = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
+export const SAM_NORMALISATION: Normalisation = { mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] };
 
 /** File names of a pack, as design/MODEL_PACK.md lists them. */
 export const PACK_FILES = {
@@ -36,13 +39,22 @@ export type PackFile = { name: string; bytes: Uint8Array };
 
 const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
+/** lisa.json as a generator states it (the schema's input), less the file names packFiles adds. */
+export type GeneratedManifest = Omit<z.input<typeof packManifestSchema>, 'graphs' | 'tokenizer'>;
+
+/** The graphs of a pack, each built to its contract (the tensors the engine checks at load). */
+export type GraphBuilders = (contract: Record<GraphName, GraphSpec>) => Record<GraphName, Uint8Array>;
+
 /** A pack's files in the order writePackFiles needs: tokenizer, graphs, the manifest last. */
-export function packFiles(manifest: object, tokenizer: object, graphs: Record<GraphName, Uint8Array>): PackFile[] {
+export function packFiles(fields: GeneratedManifest, tokenizer: object, buildGraphs: GraphBuilders): PackFile[] {
   const names = PACK_FILES.graphs;
+  const manifest = { ...fields, graphs: names, tokenizer: PACK_FILES.tokenizer };
+  // Parsed as the engine parses it: a generator cannot write a manifest the engine would refuse.
+  const graphs = buildGraphs(graphContract(packManifestSchema.parse(manifest)));
   return [
     { name: PACK_FILES.tokenizer, bytes: json(tokenizer) },
     ...GRAPH_NAMES.map((key) => ({ name: names[key], bytes: graphs[key] })),
-    { name: PACK_FILES.manifest, bytes: json({ ...manifest, graphs: names, tokenizer: PACK_FILES.tokenizer }) },
+    { name: PACK_FILES.manifest, bytes: json(manifest) },
   ];
 }
 

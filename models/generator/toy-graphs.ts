@@ -12,7 +12,9 @@
  * the pack dtype (as a real float16 export would) and cast up before use.
  */
 import type { PackDtype } from '../../src/engine/floats.js';
+import type { GraphSpec } from '../../src/engine/contract.js';
 import { GraphBuilder, type ElemType } from '../../src/engine/onnx-builder.js';
+import { contractInputs, contractOutputs } from './contract-io.js';
 import { TOY_COLOUR_NAMES } from './toy-palette.js';
 import { TOY_ANSWER_CHAIN, TOY_EOS, type ToyVocab } from './toy-tokenizer.js';
 
@@ -55,10 +57,10 @@ function sparseWeight(g: GraphBuilder, hint: string, type: ElemType, rows: numbe
  * dims only. Image rows have zero identity and colour parts, so they never
  * change the answer or the mask; they are still distinct per image.
  */
-export function visionEncoderGraph(l: ToyLayout): Uint8Array {
+export function visionEncoderGraph(l: ToyLayout, spec: GraphSpec): Uint8Array {
   const g = new GraphBuilder('toy_vision_encoder');
   const side = TOY_CLIP_SIZE / CLIP_PATCH;
-  const pixels = g.input('pixel_values', 'float32', [1, 3, TOY_CLIP_SIZE, TOY_CLIP_SIZE]);
+  const [pixels] = contractInputs(g, spec);
   const pooled = g.op('AveragePool', [pixels], { kernel_shape: [CLIP_PATCH, CLIP_PATCH], strides: [CLIP_PATCH, CLIP_PATCH] });
   const rows = g.op('Transpose', [g.reshape(pooled, [1, 3, side * side])], { perm: [0, 2, 1] }); // [1,256,3]
   // R -> spare 0, G -> spare 1 (B unused): "mm_projector".
@@ -67,20 +69,20 @@ export function visionEncoderGraph(l: ToyLayout): Uint8Array {
     [1, l.spareOffset + 1, 1],
   ]);
   const features = g.op('MatMul', [rows, g.cast(projector, l.dtype, 'float32')]);
-  g.output('image_features', g.cast(features, 'float32', l.dtype), l.dtype, [1, TOY_IMAGE_TOKENS, l.hidden]);
+  contractOutputs(g, spec, [g.cast(features, 'float32', l.dtype)]);
   return g.toBytes('lisa-bot toy pack: CLIP stand-in (hand-set weights, not LISA)');
 }
 
 /** Token embeddings: identity one-hot, plus 1 on the colour axis for colour words. */
-export function embedTokensGraph(l: ToyLayout): Uint8Array {
+export function embedTokensGraph(l: ToyLayout, spec: GraphSpec): Uint8Array {
   const g = new GraphBuilder('toy_embed_tokens');
-  const ids = g.input('input_ids', 'int64', [1, 'sequence']);
+  const [ids] = contractInputs(g, spec);
   const entries: [number, number, number][] = [];
   for (let id = 0; id < l.vocabSize; id++) entries.push([id, id, 1]);
   TOY_COLOUR_NAMES.forEach((name, c) => entries.push([l.vocab.id(name), l.colourOffset + c, 1]));
   const table = sparseWeight(g, 'embed_tokens', l.dtype, l.vocabSize, l.hidden, entries);
   const embeds = g.op('Gather', [table, ids], { axis: 0 });
-  g.output('inputs_embeds', embeds, l.dtype, [1, 'sequence', l.hidden]);
+  contractOutputs(g, spec, [embeds]);
   return g.toBytes('lisa-bot toy pack: token embeddings (hand-set weights, not LISA)');
 }
 
@@ -93,15 +95,11 @@ export function embedTokensGraph(l: ToyLayout): Uint8Array {
  * float16 (integers up to 2048 are exact in float16, positions stay < 1024).
  * The identity part passes through and feeds the next-token table.
  */
-export function decoderGraph(l: ToyLayout): Uint8Array {
+export function decoderGraph(l: ToyLayout, spec: GraphSpec): Uint8Array {
   const g = new GraphBuilder('toy_decoder');
-  const { dtype: dt, vocabSize: V, hidden: H } = l;
+  const { dtype: dt, vocabSize: V } = l;
   const D = TOY_HEAD_DIM;
-  const embedsIn = g.input('inputs_embeds', dt, [1, 'sequence', H]);
-  const maskIn = g.input('attention_mask', 'int64', [1, 'total_sequence']);
-  const positionsIn = g.input('position_ids', 'int64', [1, 'sequence']);
-  const pastKey = g.input('past_key_values.0.key', dt, [1, TOY_KV_HEADS, 'past_sequence', D]);
-  const pastValue = g.input('past_key_values.0.value', dt, [1, TOY_KV_HEADS, 'past_sequence', D]);
+  const [embedsIn, maskIn, positionsIn, pastKey, pastValue] = contractInputs(g, spec) as [string, string, string, string, string];
 
   const x = g.cast(embedsIn, dt, 'float32');
   const identity = g.slice(x, 2, 0, V); // [1,T,V]
@@ -146,20 +144,17 @@ export function decoderGraph(l: ToyLayout): Uint8Array {
   const table = sparseWeight(g, 'lm_head', dt, V, V, entries);
   const logits = g.op('MatMul', [identity, g.cast(table, dt, 'float32')]); // [1,T,V]
 
-  g.output('logits', g.cast(logits, 'float32', dt), dt, [1, 'sequence', V]);
-  g.output('last_hidden_state', g.cast(hidden, 'float32', dt), dt, [1, 'sequence', H]);
-  g.output('present.0.key', presentKey, dt, [1, TOY_KV_HEADS, 'total_sequence', D]);
-  g.output('present.0.value', presentValue, dt, [1, TOY_KV_HEADS, 'total_sequence', D]);
+  contractOutputs(g, spec, [g.cast(logits, 'float32', dt), g.cast(hidden, 'float32', dt), presentKey, presentValue]);
   return g.toBytes('lisa-bot toy pack: one-layer decoder (hand-set weights, not LISA)');
 }
 
 /** text_hidden_fcs stand-in: keeps the colour part in dims 0..5 of a 256-d float32 prompt. */
-export function segProjectionGraph(l: ToyLayout): Uint8Array {
+export function segProjectionGraph(l: ToyLayout, spec: GraphSpec): Uint8Array {
   const g = new GraphBuilder('toy_seg_projection');
-  const hidden = g.input('seg_hidden', l.dtype, ['num_seg', l.hidden]);
+  const [hidden] = contractInputs(g, spec);
   const entries: [number, number, number][] = TOY_COLOUR_NAMES.map((_, c) => [l.colourOffset + c, c, 1]);
   const fc = sparseWeight(g, 'text_hidden_fcs', l.dtype, l.hidden, 256, entries);
   const prompt = g.op('MatMul', [g.cast(hidden, l.dtype, 'float32'), g.cast(fc, l.dtype, 'float32')]);
-  g.output('seg_embeddings', prompt, 'float32', ['num_seg', 256]);
+  contractOutputs(g, spec, [prompt]);
   return g.toBytes('lisa-bot toy pack: [SEG] projection (hand-set weights, not LISA)');
 }

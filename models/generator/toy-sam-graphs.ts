@@ -9,27 +9,28 @@
  * packed; each prompt's dominant colour (argmax of dims 0..5, if positive)
  * selects a fraction map; logit = MASK_SCALE * (fraction - 0.5).
  */
+import { type GraphSpec, SAM_EMBEDDINGS_SHAPE, SAM_LOW_RES } from '../../src/engine/contract.js';
 import { GraphBuilder } from '../../src/engine/onnx-builder.js';
+import { contractInputs, contractOutputs } from './contract-io.js';
+import { SAM_NORMALISATION } from './pack-files.js';
 import { TOY_MAX_COLOUR_DISTANCE, TOY_PALETTE } from './toy-palette.js';
 
 export const TOY_SAM_SIZE = 1024;
-export const TOY_SAM_MEAN: [number, number, number] = [123.675, 116.28, 103.53];
-export const TOY_SAM_STD: [number, number, number] = [58.395, 57.12, 57.375];
 /** Logit per unit of membership fraction: ±10 at a cell fully out / in. */
 export const TOY_MASK_SCALE = 20;
 
-const CELL = 4; // 1024 / 4 = 256: the low-res mask grid
-const GRID = TOY_SAM_SIZE / CELL; // 256
-const EMBED_CHANNELS = 256;
+const GRID = SAM_LOW_RES; // the low-res mask grid, 256
+const CELL = TOY_SAM_SIZE / GRID; // 4
+const EMBED_CHANNELS = SAM_EMBEDDINGS_SHAPE[1]!; // 256
 const PACKED = 4; // SpaceToDepth block: 256 -> 64, 16 channels x 16 = 256
 const COLOURS = TOY_PALETTE.length;
 
-export function samImageEncoderGraph(): Uint8Array {
+export function samImageEncoderGraph(spec: GraphSpec): Uint8Array {
   const g = new GraphBuilder('toy_sam_image_encoder');
-  const pixels = g.input('pixel_values', 'float32', [1, 3, TOY_SAM_SIZE, TOY_SAM_SIZE]);
+  const [pixels] = contractInputs(g, spec);
   // Back to 0..255 RGB. The engine's zero padding (after normalising) becomes
   // the SAM mean colour, which is further than 80 from every palette colour.
-  const rgb = g.op('Add', [g.op('Mul', [pixels, g.float32(TOY_SAM_STD, [1, 3, 1, 1])]), g.float32(TOY_SAM_MEAN, [1, 3, 1, 1])]);
+  const rgb = g.op('Add', [g.op('Mul', [pixels, g.float32(SAM_NORMALISATION.std, [1, 3, 1, 1])]), g.float32(SAM_NORMALISATION.mean, [1, 3, 1, 1])]);
   // Squared distance to each palette colour, one colour at a time to keep
   // intermediates at [1,3,1024,1024] rather than [1,6,3,1024,1024].
   const distances = TOY_PALETTE.map((colour) => {
@@ -46,14 +47,13 @@ export function samImageEncoderGraph(): Uint8Array {
   const channels = EMBED_CHANNELS / (PACKED * PACKED); // 16
   const padded = g.op('Pad', [fraction, g.int64([0, 0, 0, 0, 0, channels - COLOURS, 0, 0])]); // [1,16,256,256]
   const packed = g.op('SpaceToDepth', [padded], { blocksize: PACKED }); // [1,256,64,64]
-  g.output('image_embeddings', packed, 'float32', [1, EMBED_CHANNELS, GRID / PACKED, GRID / PACKED]);
+  contractOutputs(g, spec, [packed]);
   return g.toBytes('lisa-bot toy pack: SAM image encoder stand-in (palette membership, not SAM)');
 }
 
-export function samMaskDecoderGraph(): Uint8Array {
+export function samMaskDecoderGraph(spec: GraphSpec): Uint8Array {
   const g = new GraphBuilder('toy_sam_mask_decoder');
-  const embeddings = g.input('image_embeddings', 'float32', [1, EMBED_CHANNELS, GRID / PACKED, GRID / PACKED]);
-  const prompts = g.input('seg_embeddings', 'float32', ['num_seg', 256]);
+  const [embeddings, prompts] = contractInputs(g, spec) as [string, string];
   const unpacked = g.op('DepthToSpace', [embeddings], { blocksize: PACKED, mode: 'DCR' }); // [1,16,256,256]
   const fractions = g.reshape(g.slice(unpacked, 1, 0, COLOURS), [COLOURS, GRID * GRID]); // [6,65536]
 
@@ -67,8 +67,9 @@ export function samMaskDecoderGraph(): Uint8Array {
 
   const fraction = g.op('MatMul', [choice, fractions]); // [N,65536]
   const logits = g.op('Mul', [g.op('Sub', [fraction, g.float32([0.5], [])]), g.float32([TOY_MASK_SCALE], [])]);
-  g.output('low_res_masks', g.reshape(logits, [-1, 1, GRID, GRID]), 'float32', ['num_seg', 1, GRID, GRID]);
+  const masks = g.reshape(logits, [-1, 1, GRID, GRID]);
   // "Predicted IoU": 1 when a colour was asked for, 0 for an empty prompt.
-  g.output('iou_predictions', g.op('ReduceMax', [choice], { axes: [1], keepdims: 1 }), 'float32', ['num_seg', 1]);
+  const iou = g.op('ReduceMax', [choice], { axes: [1], keepdims: 1 });
+  contractOutputs(g, spec, [masks, iou]);
   return g.toBytes('lisa-bot toy pack: SAM mask decoder stand-in (colour lookup, not SAM)');
 }

@@ -4,7 +4,7 @@
  * same bytes on every run), a few MB, generated in well under a second.
  */
 import type { PackDtype } from '../../src/engine/floats.js';
-import { CLIP_NORMALISATION, LLAVA_V1_SYSTEM, type PackFile, packFiles, writePackFiles } from './pack-files.js';
+import { CLIP_NORMALISATION, type GeneratedManifest, LLAVA_V1_SYSTEM, type PackFile, SAM_NORMALISATION, packFiles, writePackFiles } from './pack-files.js';
 import {
   TOY_CLIP_SIZE,
   TOY_HEAD_DIM,
@@ -17,7 +17,7 @@ import {
   toyLayout,
   visionEncoderGraph,
 } from './toy-graphs.js';
-import { TOY_SAM_MEAN, TOY_SAM_SIZE, TOY_SAM_STD, samImageEncoderGraph, samMaskDecoderGraph } from './toy-sam-graphs.js';
+import { TOY_SAM_SIZE, samImageEncoderGraph, samMaskDecoderGraph } from './toy-sam-graphs.js';
 import { TOY_EOS, TOY_IMAGE, TOY_IM_END, TOY_IM_START, TOY_SEG, buildToyVocab, toyTokenizerJson } from './toy-tokenizer.js';
 
 export interface ToyPackOptions {
@@ -31,7 +31,7 @@ export function buildToyPack(options: ToyPackOptions = {}): PackFile[] {
   const dtype = options.dtype ?? 'float32';
   const vocab = buildToyVocab();
   const layout = toyLayout(vocab, dtype);
-  const manifest = {
+  const manifest: GeneratedManifest = {
     format: 'lisa-onnx/1',
     name: 'toy',
     license:
@@ -43,7 +43,7 @@ export function buildToyPack(options: ToyPackOptions = {}): PackFile[] {
     tokens: { seg: TOY_SEG, imageStart: TOY_IM_START, imageEnd: TOY_IM_END, image: TOY_IMAGE, eos: TOY_EOS },
     imageTokens: TOY_IMAGE_TOKENS,
     clip: { size: TOY_CLIP_SIZE, ...CLIP_NORMALISATION, resample: 'bicubic' },
-    sam: { size: TOY_SAM_SIZE, mean: TOY_SAM_MEAN, std: TOY_SAM_STD },
+    sam: { size: TOY_SAM_SIZE, ...SAM_NORMALISATION },
     decoder: {
       layers: TOY_LAYERS,
       kvHeads: TOY_KV_HEADS,
@@ -54,14 +54,14 @@ export function buildToyPack(options: ToyPackOptions = {}): PackFile[] {
     },
     generation: { maxNewTokens: 512 },
   };
-  return packFiles(manifest, toyTokenizerJson(vocab), {
-    visionEncoder: visionEncoderGraph(layout),
-    embedTokens: embedTokensGraph(layout),
-    decoder: decoderGraph(layout),
-    segProjection: segProjectionGraph(layout),
-    samImageEncoder: samImageEncoderGraph(),
-    samMaskDecoder: samMaskDecoderGraph(),
-  });
+  return packFiles(manifest, toyTokenizerJson(vocab), (contract) => ({
+    visionEncoder: visionEncoderGraph(layout, contract.visionEncoder),
+    embedTokens: embedTokensGraph(layout, contract.embedTokens),
+    decoder: decoderGraph(layout, contract.decoder),
+    segProjection: segProjectionGraph(layout, contract.segProjection),
+    samImageEncoder: samImageEncoderGraph(contract.samImageEncoder),
+    samMaskDecoder: samMaskDecoderGraph(contract.samMaskDecoder),
+  }));
 }
 
 /**
