@@ -3,42 +3,40 @@ import { DEFAULT_DECODER_FORM, convertCheckpoint, summaryText } from '../../mode
 import { stderrProgress } from '../../models/converter/progress.js';
 import { DEFAULT_BLOCK_SIZE, parseQuantization } from '../../models/converter/quantize.js';
 import { writeBenchPack } from '../../models/generator/bench.js';
+import { type PackDtype, packDtypes } from '../engine/floats.js';
 import { UserInputError } from '../errors.js';
 import { writeToyPack } from '../../models/generator/toy.js';
 
+/** The packs lisa-bot generates itself: demos, not LISA. */
+const DEMO_PACKS = [
+  { name: 'toy', description: 'write the toy pack: a tiny LISA that really segments palette colours (a demo, not LISA)', write: writeToyPack },
+  {
+    name: 'bench',
+    description: 'write the bench pack: LISA-shaped graphs with fixed random weights, to measure speed (answers are nonsense)',
+    write: writeBenchPack,
+  },
+];
+
 export function registerModels(program: Command): void {
   const models = program.command('models').description('make and inspect model packs');
-  models
-    .command('toy')
-    .description('write the toy pack: a tiny LISA that really segments palette colours (a demo, not LISA)')
-    .requiredOption('--out <dir>', 'folder to write the pack into')
-    .option('--dtype <dtype>', 'float32 or float16', 'float32')
-    .action(async (options: { out: string; dtype: string }) => {
-      if (options.dtype !== 'float32' && options.dtype !== 'float16') {
-        program.error(`--dtype must be float32 or float16, not "${options.dtype}"`, { exitCode: 2 });
-      }
-      await writeToyPack(options.out, { dtype: options.dtype as 'float32' | 'float16' });
-      process.stdout.write(`toy pack written to ${options.out}\n`);
-    });
-  models
-    .command('bench')
-    .description('write the bench pack: LISA-shaped graphs with fixed random weights, to measure speed (answers are nonsense)')
-    .requiredOption('--out <dir>', 'folder to write the pack into')
-    .option('--dtype <dtype>', 'float32 or float16', 'float32')
-    .action(async (options: { out: string; dtype: string }) => {
-      if (options.dtype !== 'float32' && options.dtype !== 'float16') {
-        program.error(`--dtype must be float32 or float16, not "${options.dtype}"`, { exitCode: 2 });
-      }
-      await writeBenchPack(options.out, { dtype: options.dtype as 'float32' | 'float16' });
-      process.stdout.write(`bench pack written to ${options.out}\n`);
-    });
+  for (const pack of DEMO_PACKS) {
+    models
+      .command(pack.name)
+      .description(pack.description)
+      .requiredOption('--out <dir>', 'folder to write the pack into')
+      .addOption(new Option('--dtype <dtype>', 'the float type of its language model').choices(packDtypes).default('float32'))
+      .action(async (options: { out: string; dtype: PackDtype }) => {
+        await pack.write(options.out, { dtype: options.dtype });
+        process.stdout.write(`${pack.name} pack written to ${options.out}\n`);
+      });
+  }
   models
     .command('convert')
     .description('convert a published LISA checkpoint (and its CLIP vision tower) into a model pack')
     .requiredOption('--checkpoint <dir|hub id>', 'LISA checkpoint folder, or a Hugging Face id such as xinlai/LISA-7B-v1')
     .option('--vision-tower <dir|hub id>', "CLIP folder or Hub id (default: the checkpoint config's vision_tower)")
     .requiredOption('--out <dir>', 'folder to write the pack into')
-    .addOption(new Option('--dtype <dtype>', 'float16 (GPUs; half the size) or float32 (runs everywhere)').choices(['float16', 'float32']).default('float16'))
+    .addOption(new Option('--dtype <dtype>', 'float16 (GPUs; half the size) or float32 (runs everywhere)').choices(packDtypes).default('float16'))
     .addOption(
       new Option('--decoder <form>', 'decoder graph: fused (GroupQueryAttention, greedy choice in the graph) or plain (any provider)')
         .choices(['fused', 'plain'])
@@ -84,7 +82,7 @@ interface ConvertCliOptions {
   checkpoint: string;
   visionTower?: string;
   out: string;
-  dtype: 'float16' | 'float32';
+  dtype: PackDtype;
   decoder: 'fused' | 'plain';
   deviceLoop: boolean;
   quantize?: 'int4' | 'int8';
