@@ -1,15 +1,11 @@
 /**
- * Resident memory of an idle `lisa-bot serve`: started as a user would (its
- * own process, the web chat on a free port, the given pack), measured from
- * /proc once it has been ready and idle for a while, then again after one
- * turn through the web API and the same idle time (the arenas, caches and
- * worker threads a first turn leaves behind).
+ * Resident memory of an idle `lisa-bot serve` (served.ts), measured once it
+ * has been ready and idle for a while, then again after one turn through the
+ * web API and the same idle time (the arenas, caches and worker threads a
+ * first turn leaves behind).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startServed } from './served.js';
 
 export interface IdleServeResult {
   /** VmRSS (MB) after ready + idle; undefined where /proc is not available. */
@@ -20,96 +16,20 @@ export interface IdleServeResult {
   idleSeconds: number;
 }
 
-export async function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | undefined> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-    return match ? Number(match[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Resolves with the web chat's URL from the JSON log line that announces it. */
-export function readyUrl(child: ChildProcess, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`lisa-bot serve was not ready after ${timeoutMs} ms:\n${log.slice(-2000)}`)), timeoutMs);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      log += chunk.toString('utf8');
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          const entry = JSON.parse(line) as { surface?: string; url?: string };
-          if (entry.surface === 'web' && entry.url) {
-            clearTimeout(timer);
-            resolve(entry.url);
-          }
-        } catch {
-          // Not a log line.
-        }
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`lisa-bot serve exited (${code}) before it was ready:\n${log.slice(-2000)}`));
-    });
-  });
-}
-
-/** One turn through the web API, as the page does it: upload, then poll until it is answered. */
-export async function oneTurn(url: string, image: Uint8Array, file = { name: 'photo.jpg', type: 'image/jpeg' }): Promise<void> {
-  const form = new FormData();
-  form.set('question', 'Please segment the red object in this picture.');
-  form.set('image', new Blob([image], { type: file.type }), file.name);
-  const posted = await fetch(new URL('/api/turns', url), { method: 'POST', body: form });
-  if (posted.status !== 202) throw new Error(`POST /api/turns answered ${posted.status}: ${await posted.text()}`);
-  const { turnId } = (await posted.json()) as { turnId: string };
-  const cookie = (posted.headers.get('set-cookie') ?? '').split(';')[0]!;
-  for (let i = 0; i < 600; i++) {
-    const view = (await (await fetch(new URL(`/api/turns/${turnId}`, url), { headers: { cookie } })).json()) as { state: string };
-    if (view.state === 'done') return;
-    if (view.state === 'error') throw new Error(`the turn failed: ${JSON.stringify(view)}`);
-    await sleep(100);
-  }
-  throw new Error('the turn was not answered within a minute');
-}
-
 export async function measureIdleServe(options: { root: string; pack: string; image: Uint8Array; idleSeconds: number }): Promise<IdleServeResult> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'lisa-bench-serve-'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    LISABOT_MODEL_PATH: options.pack,
-    LISABOT_MODEL_PROVIDERS: '["cpu"]',
-    LISABOT_WEB_HOST: '127.0.0.1',
-    LISABOT_WEB_PORT: '0',
-    LISABOT_STORE_URL: `sqlite://${path.join(dir, 'sessions.sqlite')}`,
-    LISABOT_LOG_LEVEL: 'info',
-  };
-  // Only the web chat: a token in the caller's environment must not connect a bench run to Discord or Slack.
-  for (const secret of ['DISCORD_TOKEN', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET']) delete env[secret];
-  const child = spawn(process.execPath, [path.join(options.root, 'src/bin.js'), 'serve'], { cwd: options.root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const served = await startServed(options);
   try {
-    const url = await readyUrl(child, 120_000);
     await sleep(options.idleSeconds * 1000);
-    const readyIdleRssMb = await procStatus(child.pid!, 'VmRSS');
-    await oneTurn(url, options.image);
+    const readyIdleRssMb = await served.memory('VmRSS');
+    await served.turn(options.image);
     await sleep(options.idleSeconds * 1000);
     return {
       readyIdleRssMb,
-      afterTurnIdleRssMb: await procStatus(child.pid!, 'VmRSS'),
-      peakRssMb: await procStatus(child.pid!, 'VmHWM'),
+      afterTurnIdleRssMb: await served.memory('VmRSS'),
+      peakRssMb: await served.memory('VmHWM'),
       idleSeconds: options.idleSeconds,
     };
   } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
-    }
-    await rm(dir, { recursive: true, force: true });
+    await served.stop();
   }
 }

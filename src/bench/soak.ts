@@ -1,6 +1,6 @@
 /**
- * Memory soak: one `lisa-bot serve` (its own process, the web chat, the given
- * pack) takes many turns through the web API, then idles. Reported: RSS when
+ * Memory soak: one `lisa-bot serve` (served.ts: its own process, the web chat,
+ * the given pack) takes many turns through the web API, then idles. Reported: RSS when
  * ready, the peak while the turns ran (VmHWM), and RSS after the idle period.
  * A bot runs for months, so what matters is that the peak follows the largest
  * image and that the settled value comes back near the ready one.
@@ -8,25 +8,17 @@
  * Each turn's file differs (a PNG text chunk carrying its number), so every
  * turn decodes and encodes its image as a new one would, with no cache hit.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
-import { oneTurn, procStatus, readyUrl } from './idle-serve.js';
+import { type ServedOptions, startServed } from './served.js';
 
-export interface SoakOptions {
-  root: string;
-  pack: string;
+export interface SoakOptions extends ServedOptions {
   /** The image of every turn (each turn gets a distinct file of the same pixels). */
   image: Uint8Array;
   imageType: 'png' | 'jpeg';
   turns: number;
   idleSeconds: number;
-  /** Extra environment for the server (e.g. MALLOC_ARENA_MAX to compare allocators). */
-  env?: NodeJS.ProcessEnv;
 }
 
 export interface SoakResult {
@@ -72,48 +64,29 @@ function taggedJpeg(jpeg: Uint8Array, tag: string): Uint8Array {
 }
 
 export async function measureSoak(options: SoakOptions): Promise<SoakResult> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'lisa-bench-soak-'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    LISABOT_MODEL_PATH: options.pack,
-    LISABOT_MODEL_PROVIDERS: '["cpu"]',
-    LISABOT_WEB_HOST: '127.0.0.1',
-    LISABOT_WEB_PORT: '0',
-    LISABOT_STORE_URL: `sqlite://${path.join(dir, 'sessions.sqlite')}`,
-    LISABOT_LOG_LEVEL: 'info',
-    ...options.env,
-  };
-  // Only the web chat: a token in the caller's environment must not connect a bench run to Discord or Slack.
-  for (const secret of ['DISCORD_TOKEN', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET']) delete env[secret];
-  const child = spawn(process.execPath, [path.join(options.root, 'src/bin.js'), 'serve'], { cwd: options.root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const served = await startServed(options);
   const file = options.imageType === 'png' ? { name: 'large.png', type: 'image/png' } : { name: 'photo.jpg', type: 'image/jpeg' };
   try {
-    const url = await readyUrl(child, 120_000);
     await sleep(2000);
-    const readyRssMb = await procStatus(child.pid!, 'VmRSS');
+    const readyRssMb = await served.memory('VmRSS');
     const started = performance.now();
     for (let i = 0; i < options.turns; i++) {
       const bytes = options.imageType === 'png' ? taggedPng(options.image, String(i)) : taggedJpeg(options.image, String(i));
-      await oneTurn(url, bytes, file);
+      await served.turn(bytes, file);
     }
     const secondsPerTurn = (performance.now() - started) / 1000 / Math.max(1, options.turns);
-    const afterTurnsRssMb = await procStatus(child.pid!, 'VmRSS');
+    const afterTurnsRssMb = await served.memory('VmRSS');
     await sleep(options.idleSeconds * 1000);
     return {
       turns: options.turns,
       idleSeconds: options.idleSeconds,
       readyRssMb,
-      peakRssMb: await procStatus(child.pid!, 'VmHWM'),
+      peakRssMb: await served.memory('VmHWM'),
       afterTurnsRssMb,
-      settledRssMb: await procStatus(child.pid!, 'VmRSS'),
+      settledRssMb: await served.memory('VmRSS'),
       secondsPerTurn,
     };
   } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
-    }
-    await rm(dir, { recursive: true, force: true });
+    await served.stop();
   }
 }
