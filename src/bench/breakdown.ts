@@ -4,17 +4,20 @@
  *
  * Definitions (all milliseconds, per turn):
  * - `graph`: time during which at least one graph was running — the union
- *   of the intervals of every `session.run` of the turn (harness.ts times
- *   them). The engine runs graphs side by side (the SAM encoder while the
- *   language model decodes), so stage timings overlap and their sum means
- *   nothing; the union is what the turn actually spent waiting on graphs,
+ *   of the intervals of every graph run of the turn (the engine times each in
+ *   runGraph, pack.ts, and lists them in ChatResult.graphRuns). Stage timings
+ *   overlap (the SAM encoder is awaited only for masks), so their sum means
+ *   little; the union is what the turn actually spent waiting on graphs,
  *   whatever the engine's schedule. It includes onnxruntime-node's own
  *   copying of inputs and outputs (the KV cache, every step, on the host).
- *   (onnxruntime-node 1.30 executes runs one at a time on the JS thread, so a
- *   run started "beside" another first waits for it; the union counts that
- *   wait once, as the other run's execution.)
- * - `graphSerial`: the runs' durations summed; graphSerial - graph is the
- *   time saved by running graphs concurrently.
+ *   onnxruntime-node 1.30's run() holds the thread that calls it for the
+ *   whole graph, so on the engine thread graphs run one at a time (a run
+ *   started "beside" another first waits for it; the union counts that wait
+ *   once, as the other run's execution).
+ * - `graphSerial`: the runs' durations summed. graphSerial - graph is time
+ *   that runs spent waiting for one another on the engine thread or, with the
+ *   SAM encoder on a thread of its own (EngineOptions.samThread), really
+ *   running at the same time.
  * - `engineHost` = engine total - graph: decoding, preprocessing,
  *   tokenising, embedding splices, KV-cache copies, mask postprocess — the
  *   part of it that no graph run hides. Host work that overlaps a graph run
