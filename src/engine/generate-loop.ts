@@ -1,5 +1,5 @@
 import type ort from 'onnxruntime-node';
-import type { GenerationInput, GenerationResult, StepResult } from './generate.js';
+import type { GenerationInput, GenerationResult, StepResult } from './generation.js';
 import { type KvState, releaseKvState } from './kv.js';
 import { type LoadedPack, runGraph } from './pack.js';
 import { type FloatData, floatData, floatTensor, int64Tensor } from './tensors.js';
