@@ -28,11 +28,13 @@ describe('decode table (src/bench/decode-table.ts)', () => {
       // Runs after a prompt of 10 see 10, 11, 12, 13 cached positions and hand back one more each.
       expect(row.kvInPerRunMB * 1e6).toBeCloseTo(rowBytes * 11.5, 6);
       expect(row.kvOutPerRunMB * 1e6).toBeCloseTo(rowBytes * 12.5, 6);
+      // Four runs of one token each: per token, what a run moves.
+      expect(row.kvPerTokenMB * 1e6).toBeCloseTo(rowBytes * 24, 6);
       expect(row.decodeTokensPerSecond).toBeGreaterThan(0);
     }
     expect(rows[0]!.speedup).toBe(1);
     const table = formatDecodeTable(rows).split('\n');
-    expect(table[0]).toBe('| variant | decoder MB | prefill ms | decode tok/s | vs first | decode runs | KV in / out per run (MB) | new KV rows per run (KB) |');
+    expect(table[0]).toBe('| variant | decoder MB | prefill ms | decode tok/s | vs first | decode runs | KV in / out per run (MB) | KV in+out per token (MB) | new KV rows per run (KB) |');
     expect(table).toHaveLength(4);
   });
 });

@@ -116,6 +116,8 @@ export interface TableRow {
   /** Per decode run (the prefill excluded), mean: KV bytes fed as past and handed back as present. */
   kvInPerRunMB: number;
   kvOutPerRunMB: number;
+  /** KV bytes in and out over the whole answer, per decode token (a Loop run moves the cache once for many tokens). */
+  kvPerTokenMB: number;
   /** The KV bytes of the positions a decode run adds: all it would have to move if the cache stayed put. */
   newRowsPerRunKB: number;
 }
@@ -154,6 +156,7 @@ export async function decodeTable(
       decodeRuns: decodeRuns.length,
       kvInPerRunMB: mean((r) => r.kvIn) / 1e6,
       kvOutPerRunMB: mean((r) => r.kvOut) / 1e6,
+      kvPerTokenMB: decodeRuns.reduce((sum, r) => sum + r.kvIn + r.kvOut, 0) / Math.max(1, s[0]!.tokens - 1) / 1e6,
       newRowsPerRunKB: (mean((r) => r.newPositions) * layers * 2 * kvHeads * headDim * elementBytes) / 1e3,
     });
   }
@@ -162,13 +165,13 @@ export async function decodeTable(
 
 export function formatDecodeTable(rows: TableRow[]): string {
   const lines = [
-    '| variant | decoder MB | prefill ms | decode tok/s | vs first | decode runs | KV in / out per run (MB) | new KV rows per run (KB) |',
-    '|---|---|---|---|---|---|---|---|',
+    '| variant | decoder MB | prefill ms | decode tok/s | vs first | decode runs | KV in / out per run (MB) | KV in+out per token (MB) | new KV rows per run (KB) |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     lines.push(
       `| ${r.variant} | ${r.decoderMB.toFixed(0)} | ${r.prefillMs.toFixed(0)} | ${r.decodeTokensPerSecond.toFixed(1)} | ${r.speedup.toFixed(2)}x | ${r.decodeRuns} | ` +
-        `${r.kvInPerRunMB.toFixed(1)} / ${r.kvOutPerRunMB.toFixed(1)} | ${r.newRowsPerRunKB.toFixed(0)} |`,
+        `${r.kvInPerRunMB.toFixed(1)} / ${r.kvOutPerRunMB.toFixed(1)} | ${r.kvPerTokenMB.toFixed(1)} | ${r.newRowsPerRunKB.toFixed(0)} |`,
     );
   }
   return lines.join('\n');
