@@ -1,28 +1,20 @@
 import { request } from 'node:http';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../src/conversation/index.js';
 import { FakeAssistant } from './fakes/assistant.js';
-import { BLUE_AREA, Client, RED_AREA, TEST_LIMITS, type TestWeb, shapesPng, startTestWeb, startToyWeb } from './helpers/web.js';
+import { BLUE_AREA, Client, RED_AREA, TEST_LIMITS, shapesPng, startTestWeb, toyWebForFile } from './helpers/web.js';
 
 // End to end: the real runtime over a generated toy pack. A FakeAssistant stands in
 // only where a test must hold the queue or make the assistant fail.
-let web: TestWeb;
-let png: Buffer;
-
-beforeAll(async () => {
-  web = await startToyWeb();
-  png = await shapesPng();
-});
-afterAll(() => web?.stop());
+const web = toyWebForFile();
+const png = await shapesPng();
 
 /** The turn asked with an image is answered, and the conversation has its image. */
 async function goodTurn(client: Client, question = 'where is the red square?', image: Buffer | null = png) {
-  const created = await client.ask(question, image ? { data: image, name: 'shapes.png' } : undefined);
-  expect(created.status, JSON.stringify(created.body)).toBe(202);
-  const view = await client.settle(created.body.turnId);
+  const { turnId, view } = await client.answered(question, image ? { data: image, name: 'shapes.png' } : undefined);
   expect(view.state, JSON.stringify(view)).toBe('done');
-  return { turnId: created.body.turnId as string, view };
+  return { turnId, view };
 }
 
 describe('web chat: basics', () => {

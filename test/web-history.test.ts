@@ -4,29 +4,17 @@
  * compares to tell a restart from a missing turn.
  */
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BLUE_AREA, Client, type TestWeb, shapesPng, startToyWeb } from './helpers/web.js';
+import { describe, expect, it } from 'vitest';
+import { BLUE_AREA, Client, shapesPng, toyWebForFile } from './helpers/web.js';
 
-let web: TestWeb;
-let png: Buffer;
-
-beforeAll(async () => {
-  web = await startToyWeb();
-  png = await shapesPng();
-});
-afterAll(() => web?.stop());
-
-async function answered(client: Client, question: string, image?: Buffer): Promise<{ turnId: string; instance: string; view: any }> {
-  const { status, body } = await client.ask(question, image ? { data: image } : undefined);
-  expect(status).toBe(202);
-  return { ...body, view: await client.settle(body.turnId) };
-}
+const web = toyWebForFile();
+const png = await shapesPng();
 
 describe('the stored conversation', () => {
   it('lists the turns with their answers, the image each new one brought, and redraws their overlays', async () => {
     const client = new Client(web.url);
-    const first = await answered(client, 'where is the red square?', png);
-    const second = await answered(client, 'and the blue one?');
+    const first = await client.answered('where is the red square?', { data: png });
+    const second = await client.answered('and the blue one?');
     expect(second.view.state).toBe('done');
 
     const { status, body } = await client.json('/api/conversation');
@@ -80,7 +68,7 @@ describe('the stored conversation', () => {
 
   it('is empty after a new conversation, and its old images are gone', async () => {
     const client = new Client(web.url);
-    await answered(client, 'where is the red square?', png);
+    await client.answered('where is the red square?', { data: png });
     const before = (await client.json('/api/conversation')).body;
     const reset = await client.json('/api/conversation/reset', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(reset.status).toBe(200);

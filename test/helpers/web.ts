@@ -8,6 +8,7 @@ import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { web as webSurface } from '../../adapters/web/index.js';
 import type { AssistantPort, HandleOptions, IncomingTurn, Reply } from '../../src/assistant/types.js';
 import { surfaces } from '../../adapters/index.js';
@@ -130,6 +131,14 @@ export async function startToyWeb(
   }
 }
 
+/** startToyWeb for the tests of one file: started before them, stopped after them. */
+export function toyWebForFile(): TestWeb {
+  const web = {} as TestWeb;
+  beforeAll(async () => void Object.assign(web, await startToyWeb()));
+  afterAll(() => web.stop?.());
+  return web;
+}
+
 /** A red rectangle and a blue circle on white, 96x64, as PNG; the areas are the toy model's masks. */
 export async function shapesPng(): Promise<Buffer> {
   return encodeImage(
@@ -183,6 +192,13 @@ export class Client {
       if (body.state === 'done' || body.state === 'error') return body;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /** Asks and waits until the turn is done or failed; the ask itself must be accepted (202). */
+  async answered(question: string, image?: { data: Uint8Array; name?: string }): Promise<{ turnId: string; instance: string; view: any }> {
+    const created = await this.ask(question, image);
+    if (created.status !== 202) throw new Error(`POST /api/turns answered ${created.status}: ${JSON.stringify(created.body)}`);
+    return { ...created.body, view: await this.settle(created.body.turnId) };
   }
 }
 
