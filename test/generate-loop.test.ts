@@ -5,7 +5,7 @@
  * every way decoding stops, on the converter's parity fixtures (the fixture
  * answers are the PyTorch reference's). CPU provider.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -276,6 +276,23 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     // And the engine's step loop on either graph gives the reference answer.
     const onLoopGraph = await decode({ ids }, false);
     expect((await decode({ pack: fusedPack, ids }, false)).ids).toEqual(onLoopGraph.ids);
+  });
+
+  it('refuses at load a pack whose lisa.json and decoder disagree about the Loop, saying which way to fix it', async () => {
+    const relabel = async (from: string, onDeviceLoop: boolean) => {
+      const dir = path.join(work, `${from}-relabelled`);
+      await cp(path.join(work, from), dir, { recursive: true });
+      const manifest = JSON.parse(await readFile(path.join(dir, 'lisa.json'), 'utf8'));
+      manifest.decoder.onDeviceLoop = onDeviceLoop;
+      await writeFile(path.join(dir, 'lisa.json'), JSON.stringify(manifest));
+      return dir;
+    };
+    await expect(openPack(await relabel('loop', false), { providers: ['cpu'] })).rejects.toThrow(
+      /decoder\.onnx holds a greedy decoding Loop, but lisa\.json says decoder\.onDeviceLoop false .*set it to true/,
+    );
+    await expect(openPack(await relabel('fused', true), { providers: ['cpu'] })).rejects.toThrow(
+      /decoder\.onnx has no greedy decoding Loop, but lisa\.json says decoder\.onDeviceLoop true: set it to false/,
+    );
   });
 
   it('keeps one copy of the weights: the Loop adds only the embedding table to decoder.onnx; lisa.json says onDeviceLoop', async () => {

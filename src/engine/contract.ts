@@ -29,6 +29,8 @@ export interface GraphSpec {
   outputs: TensorSpec[];
   /** The decoder's form as lisa.json states it, checked before the tensors (one message for a mismatch). */
   form?: DecoderForm;
+  /** Whether lisa.json says the decoder holds the greedy Loop (decoder.onDeviceLoop), checked the same way. */
+  onDeviceLoop?: boolean;
 }
 
 type DecoderForm = PackManifest['decoder']['form'];
@@ -111,9 +113,10 @@ function decoderContract(form: DecoderForm, dt: ElementType, H: number, V: numbe
  * eos_id ends it; generated_ids [N] with generated_hidden [N,H] (row j chose id j).
  */
 function withDeviceLoop(onDeviceLoop: boolean, dt: ElementType, H: number, spec: GraphSpec): GraphSpec {
-  if (!onDeviceLoop) return spec;
+  if (!onDeviceLoop) return { ...spec, onDeviceLoop };
   return {
     ...spec,
+    onDeviceLoop,
     inputs: [...spec.inputs, { name: 'max_new_tokens', type: 'int64', shape: [1] }, { name: 'eos_id', type: 'int64', shape: [1] }],
     outputs: [...spec.outputs, { name: 'generated_ids', type: 'int64', shape: ['generated'] }, { name: 'generated_hidden', type: dt, shape: ['generated', H] }],
   };
@@ -177,6 +180,14 @@ export function checkGraph(file: string, spec: GraphSpec, session: InferenceSess
     throw new UserInputError(
       `Model pack graph ${file} is a ${graphForm(session)} decoder, but lisa.json says decoder.form "${spec.form}"` +
         `${spec.form === 'plain' ? ' (the default when absent)' : ''}: set decoder.form to "${graphForm(session)}", or convert the pack again.`,
+      'model_pack_invalid',
+    );
+  }
+  const hasLoop = session.inputNames.includes('max_new_tokens');
+  if (spec.onDeviceLoop !== undefined && hasLoop !== spec.onDeviceLoop) {
+    throw new UserInputError(
+      `Model pack graph ${file} ${hasLoop ? 'holds a' : 'has no'} greedy decoding Loop, but lisa.json says decoder.onDeviceLoop ${spec.onDeviceLoop}` +
+        `${spec.onDeviceLoop ? '' : ' (the default when absent)'}: set it to ${hasLoop}, or convert the pack again.`,
       'model_pack_invalid',
     );
   }
