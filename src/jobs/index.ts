@@ -1,2 +1,2 @@
-export type { JobContext, JobHandler, JobProgress, JobQueue, SubmitOptions, SubmittedJob } from './queue.js';
-export { InProcessQueue, type InProcessQueueOptions } from './in-process.js';
+export type { JobContext, JobProgress, JobQueue } from './queue.js';
+export { InProcessQueue } from './in-process.js';

@@ -142,15 +142,3 @@ export function readSamMaskDecoderSpec(source: WeightSource, options: SamMaskDec
   if (hyperLayers === 0 || iouLayers === 0) invalid(`The checkpoint's SAM mask decoder lacks output_hypernetworks_mlps.0 or iou_prediction_head.`);
   return { promptPrefix, decoderPrefix, dim, grid, heads, depth, mlp, selfInner, crossInner, maskTokens, upscale: [up1[1]!, up2[1]!], hyperLayers, iouLayers };
 }
-
-/** One line for progress output. */
-export function describeSamSpecs(encoder: SamImageEncoderSpec, decoder: SamMaskDecoderSpec): string {
-  const global = encoder.windows.flatMap((w, i) => (w === 0 ? [i] : []));
-  const window = encoder.windows.find((w) => w > 0);
-  return (
-    `SAM image encoder: ${encoder.imageSize}px, patch ${encoder.patch}, width ${encoder.width}, depth ${encoder.windows.length}, ` +
-    `${encoder.heads} heads of ${encoder.headDim}, MLP ${encoder.mlp}, ${window ? `window ${window}, ` : ''}global blocks [${global.join(',')}], ` +
-    `neck ${encoder.outChannels}; mask decoder: width ${decoder.dim}, depth ${decoder.depth}, ${decoder.heads} heads (SAM's default), MLP ${decoder.mlp}, ` +
-    `${decoder.maskTokens} mask tokens (mask 0 used)`
-  );
-}
