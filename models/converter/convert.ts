@@ -6,6 +6,7 @@
  */
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { PackDtype } from '../../src/engine/floats.js';
 import { UserInputError } from '../../src/errors.js';
 import { PACK_FILES } from '../generator/pack-files.js';
 import { readClipConfig, readClipPreprocessing, readLisaConfig, visionTowerOf } from './checkpoint-config.js';
@@ -30,7 +31,7 @@ export interface ConvertOptions {
   /** The CLIP folder or Hub id; default: config.json's vision_tower. */
   visionTower?: string;
   out: string;
-  dtype?: 'float32' | 'float16';
+  dtype?: PackDtype;
   /** The decoder graph's form (default: DEFAULT_DECODER_FORM). */
   decoder?: DecoderForm;
   /** A fused decoder also runs greedy decoding in an ONNX Loop (default true; ignored for plain). */
@@ -51,7 +52,7 @@ export interface ConvertOptions {
 export interface ConvertSummary {
   out: string;
   name: string;
-  dtype: 'float32' | 'float16';
+  dtype: PackDtype;
   decoder: DecoderForm;
   quantization: Quantization | null;
   files: { name: string; bytes: number }[];
@@ -132,7 +133,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       tokens: tokenizer.tokens,
       source: { checkpoint: options.checkpoint, visionTower: towerArg, by: 'lisa-bot models convert' },
     });
-    if (options.maxNewTokens !== undefined) (manifest.generation as { maxNewTokens: number }).maxNewTokens = options.maxNewTokens;
+    if (options.maxNewTokens !== undefined) manifest.generation.maxNewTokens = options.maxNewTokens;
     // The manifest last: a folder without it is never taken for a pack.
     await writeFile(path.join(folder.temp, PACK_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`);
     const files = await listFiles(folder.temp);

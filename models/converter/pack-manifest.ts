@@ -2,6 +2,9 @@
  * The `lisa.json` of a converted pack: every number from the checkpoint's
  * files (checked against the weights by convert.ts), `demo: false`.
  */
+import type { z } from 'zod';
+import type { PackDtype } from '../../src/engine/floats.js';
+import type { packManifestSchema } from '../../src/engine/manifest.js';
 import { LLAVA_LLAMA_2_SYSTEM, LLAVA_V1_SYSTEM, PACK_FILES, SAM_NORMALISATION } from '../generator/pack-files.js';
 import type { ClipPreprocessing, LisaConfig } from './checkpoint-config.js';
 import type { Quantization } from './quantize.js';
@@ -11,7 +14,7 @@ export type Template = 'llava_v1' | 'llava_llama_2';
 export interface ManifestInput {
   name: string;
   license?: string;
-  dtype: 'float32' | 'float16';
+  dtype: PackDtype;
   /** The decoder graph's form: plain or fused (src/engine/contract.ts). */
   decoderForm: 'plain' | 'fused';
   /** The fused decoder holds the greedy ONNX Loop (src/engine/generate-loop.ts). */
@@ -31,7 +34,10 @@ export interface ManifestInput {
   source: Record<string, unknown>;
 }
 
-export function packManifest(input: ManifestInput): Record<string, unknown> {
+/** lisa.json as the converter writes it: the engine's schema (its input side), plus where the weights came from. */
+export type ConvertedManifest = z.input<typeof packManifestSchema> & { converted: Record<string, unknown> };
+
+export function packManifest(input: ManifestInput): ConvertedManifest {
   const { lisa } = input;
   const heads = lisa.num_attention_heads;
   return {
