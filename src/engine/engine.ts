@@ -6,26 +6,15 @@ import { embedTokens, generate } from './generate.js';
 import { type KvState, emptyKv, truncateKvState } from './kv.js';
 import { ImageEncoders } from './encoders.js';
 import { GRAPH_NAMES } from './manifest.js';
+import type { EngineOptions } from './options.js';
 import { PixelWorkers } from './pixel-workers.js';
 import { SamEncoderThread } from './sam-thread.js';
-import { type LoadedPack, type PackOptions, openPack, releasePack, runGraph } from './pack.js';
+import { type LoadedPack, openPack, releasePack, runGraph } from './pack.js';
 import { maskSummariesFromLowRes } from './postprocess.js';
 import { buildPrompt } from './prompt.js';
 import { type FloatData, allocFloat, copyFloats, floatTensor } from './tensors.js';
 import { IMAGE_SLOT } from './tokenizer.js';
-import type { ChatEngine, ChatRequest, ChatResult, ChatTurn, EngineStats, GraphRun, ImageSource, Segment, StageTimings } from './types.js';
-
-export interface EngineOptions extends PackOptions {
-  /** Where the engine reads an image's file when a chat names it by hash and its embeddings are not cached. */
-  images: ImageSource;
-  /** Images over this many pixels are refused before decoding. */
-  maxImagePixels?: number;
-  cache?: { imageBytes?: number; kvBytes?: number };
-  /** Most prompt-lookup draft tokens checked per decoder run (lookup.ts); 0 turns drafting off. */
-  draftLength?: number;
-  /** Runs the SAM image encoder on a thread and session of its own, beside the language model (sam-thread.ts). */
-  samThread?: boolean;
-}
+import type { ChatEngine, ChatRequest, ChatResult, ChatTurn, EngineStats, GraphRun, Segment, StageTimings } from './types.js';
 
 function emptyTimings(): StageTimings {
   return {

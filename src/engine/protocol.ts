@@ -1,10 +1,11 @@
 /**
  * The messages between an EngineThread (thread.ts, the calling side) and its
- * host (thread-host.ts, on the engine thread). Plain data: structured clone
- * carries them, and errors travel as WireError (errors.ts).
+ * host (thread-host.ts, on the engine thread), and between the engine and its
+ * SAM encoder thread (sam-thread.ts, sam-thread-host.ts). Plain data:
+ * structured clone carries them, and errors travel as WireError (errors.ts).
  */
 import type { WireError } from '../errors.js';
-import type { EngineOptions } from './engine.js';
+import type { EngineOptions } from './options.js';
 import type { PackManifest } from './manifest.js';
 import type { PackOptions } from './pack.js';
 import type { ProviderName } from './providers.js';

@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { errorFromWire, errorToWire } from '../errors.js';
-import type { EngineOptions } from './engine.js';
 import { type PackManifest, loadManifest } from './manifest.js';
 import type { ProviderName } from './providers.js';
 import { buildPrompt } from './prompt.js';
+import type { EngineOptions } from './options.js';
 import type { FromEngine, ThreadInit, ToEngine } from './protocol.js';
 import { LisaTokenizer } from './tokenizer.js';
 import type { ChatEngine, ChatRequest, ChatResult, ChatTurn, EngineStats, ImageSource } from './types.js';
