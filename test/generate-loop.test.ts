@@ -211,6 +211,31 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     await expectSame(await decode({ pack: halfPack, ids: turn.prompt_ids }, true, 8), step);
   });
 
+  it('a cancel takes effect at the end of the run in progress', async () => {
+    const prompt = await rows(loopPack, landscape.turns[0]!.prompt_ids);
+    const prefill = await decoderStep(loopPack, prompt.rows, prompt.count, emptyKv(loopPack));
+    let checks = 0;
+    const runs: string[] = [];
+    const cancelled = new Error('cancelled');
+    const pack: LoadedPack = { ...loopPack, onGraphRun: (run) => runs.push(run.graph) };
+    const input = {
+      pack,
+      embeds: prompt.rows,
+      count: prompt.count,
+      kv: emptyKv(pack),
+      maxNewTokens: 512,
+      contextLength: pack.manifest.decoder.contextLength,
+      segId,
+      eosId,
+      // The user cancels while the first run is in progress: the next check throws.
+      throwIfAborted: () => {
+        if (checks++ > 0) throw cancelled;
+      },
+    };
+    await expect(generateOnDevice(input, prefill, 0, (ids) => embedTokens(pack, ids), 8)).rejects.toBe(cancelled);
+    expect(runs.filter((graph) => graph === 'decoder')).toHaveLength(1);
+  });
+
   it('stops after maxNewTokens, the last token never fed', async () => {
     const ids = landscape.turns[0]!.prompt_ids;
     for (const maxNewTokens of [1, 2, 5, 17]) {
