@@ -12,6 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/engine/image.js';
 import { decodeRle } from '../src/engine/mask.js';
+import { embedTokens, generate } from '../src/engine/generate.js';
+import { emptyKv } from '../src/engine/kv.js';
 import { openPack, releasePack } from '../src/engine/pack.js';
 import { clipPixelValues, samPixelValues } from '../src/engine/preprocess.js';
 import type { RleMask } from '../src/engine/types.js';
@@ -161,6 +163,24 @@ describe.skipIf(py.skip)('quantized packs from the converter fixtures', () => {
       }
     }
   }, 300_000);
+
+  it('a quantized fused pack decodes inside its Loop graph to the ids of the step loop (the body reads the quantized weights)', async () => {
+    for (const key of ['int4-fused', 'int8-fused']) {
+      const pack = await openPack(packs[`lisa-7b-${key}`]!, { providers: ['cpu'] });
+      try {
+        expect(pack.manifest.decoder.onDeviceLoop).toBe(true);
+        const ids = Array.from({ length: 40 }, (_, i) => 3 + ((i * 7919) % (pack.manifest.decoder.vocab - 3)));
+        const embeds = await embedTokens(pack, ids);
+        const decode = (deviceLoop: boolean) =>
+          generate({ pack, embeds, count: ids.length, kv: emptyKv(pack), maxNewTokens: 48, contextLength: 2048, segId: segIds['lisa-7b']!, eosId: 2, throwIfAborted() {}, draftLength: 0, deviceLoop });
+        const [loop, steps] = [await decode(true), await decode(false)];
+        expect(loop.ids.length).toBeGreaterThan(0);
+        expect(loop.ids).toEqual(steps.ids);
+      } finally {
+        await releasePack(pack);
+      }
+    }
+  });
 
   it('int8 and int4 packs (plain and fused) answer with well-formed text, ids and one mask per [SEG]', async () => {
     for (const checkpoint of Object.keys(TOWER)) {
