@@ -37,8 +37,10 @@ export class ImageEncoders {
     const { manifest } = this.pack;
     const pool = this.pool;
     const started = performance.now();
-    const decoded = await pool.decode(file, this.maxImagePixels, this.decodedPixels.take(0));
-    timings.imageDecode = performance.now() - started;
+    // CLIP's values come with the decode: they lead to the language model, the longer path whenever the encoders are fast.
+    const { image: decoded, clip: clipInput, clipMs } = await pool.decodeWithClip(file, this.maxImagePixels, this.decodedPixels.take(0), manifest.clip);
+    timings.imageDecode = performance.now() - started - clipMs;
+    timings.clipPreprocess = clipMs;
     // Before any pixel work starts: nothing may still be reading the pixels when this throws.
     const samShape = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
     if (samShape.width === 0 || samShape.height === 0) {
@@ -46,14 +48,12 @@ export class ImageEncoders {
       throw tooThin(decoded.width, decoded.height, manifest.sam.size);
     }
     const preprocessStart = performance.now();
-    // CLIP first: it leads to the LLM, the longer path whenever the encoders are fast.
-    const clipPixels = pool.clip(decoded, manifest.clip);
     const resized = samResizeShape(decoded.width, decoded.height, manifest.sam.size);
     const samFloats = 3 * manifest.sam.size * manifest.sam.size;
     const samInput = this.samInput.take(samFloats * 4);
     const samPixels = pool.sam(decoded, manifest.sam, new Float32Array(samInput, 0, samFloats));
-    // The decoded pixels' memory is given back once both preprocessings are done with it, whatever the outcome.
-    void Promise.allSettled([clipPixels, samPixels]).then(() => {
+    // The decoded pixels' memory is given back once SAM's preprocessing is done with it, whatever the outcome.
+    void samPixels.then(() => undefined, () => undefined).then(() => {
       this.decodedPixels.give(decoded.data.buffer as SharedArrayBuffer);
       collectSoonAfter(decoded.data.buffer.byteLength); // a large one is not kept: see memory.ts
     });
@@ -79,8 +79,6 @@ export class ImageEncoders {
       // (moved to the SAM thread and lost with a failure there, it reads as 0 bytes: not kept).
       .finally(() => this.samInput.give(inputMemory));
     sam.catch(() => undefined); // awaited later; keep an early failure from being "unhandled"
-    const clipInput = await clipPixels;
-    timings.clipPreprocess = performance.now() - preprocessStart;
     const visionStarted = performance.now();
     const vision = await runGraph(this.pack, 'visionEncoder', {
       pixel_values: floatTensor('float32', clipInput, [1, 3, manifest.clip.size, manifest.clip.size]),

@@ -4,4 +4,4 @@ import { register } from 'tsx/esm/api';
 register();
 const tasks = await import('./pixel-tasks.ts');
 
-export const { decode, clipRows, samRows } = tasks;
+export const { decode, decodeWithClip, clipRows, samRows } = tasks;

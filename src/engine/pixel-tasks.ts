@@ -4,7 +4,7 @@
  * task takes and returns plain, cloneable data.
  */
 import { collectSoonAfter, gc } from '../memory/collect.js';
-import { type TaskFailure, guarded } from '../workers/task.js';
+import { type TaskFailure, guarded, moving } from '../workers/task.js';
 import { decodeImage } from './image.js';
 import type { PackManifest } from './manifest.js';
 import { clipPixelRows, preprocessScratch, samPixelRows } from './preprocess.js';
@@ -31,6 +31,23 @@ export function decode(input: { bytes: Uint8Array; maxPixels: number; into?: Sha
     gc({ type: 'minor' });
     collectSoonAfter(shared.data.byteLength);
     return shared;
+  });
+}
+
+/**
+ * decode(), and CLIP's pixel values made from the pixels just decoded (still
+ * in this core's cache), in the same task: the language model's path starts
+ * with them, and as bands of their own they cost the turn two more thread
+ * hops. The values come back moved, with what they took.
+ */
+export function decodeWithClip(input: { bytes: Uint8Array; maxPixels: number; into?: SharedArrayBuffer; clip: PackManifest['clip'] }) {
+  return guarded(async () => {
+    const image = await decode(input);
+    if ('failed' in image) return image;
+    const started = performance.now();
+    const values = new Float32Array(3 * input.clip.size * input.clip.size);
+    clipPixelRows(image, input.clip, values, 0, input.clip.size, scratch);
+    return moving({ image, clip: values, clipMs: performance.now() - started }, [values.buffer]);
   });
 }
 

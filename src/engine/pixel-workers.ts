@@ -28,6 +28,16 @@ export class PixelWorkers {
     return withSharedBytes(this.files, bytes, (file) => this.pool.run<DecodedImage>('decode', { bytes: file, maxPixels, into }));
   }
 
+  /** decode(), and CLIP's pixel values made with it on the same thread (see pixel-tasks.ts), with the ms they took. */
+  async decodeWithClip(
+    bytes: Uint8Array,
+    maxPixels: number,
+    into: SharedArrayBuffer | undefined,
+    clip: PackManifest['clip'],
+  ): Promise<{ image: DecodedImage; clip: Float32Array; clipMs: number }> {
+    return withSharedBytes(this.files, bytes, (file) => this.pool.run('decodeWithClip', { bytes: file, maxPixels, into, clip }));
+  }
+
   /**
    * CLIP pixel values, in `parts` row bands on as many threads: the LLM waits
    * for them, so they are queued before SAM's bands and finish first.
