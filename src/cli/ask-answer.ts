@@ -3,11 +3,11 @@
  * shot on the engine, or a turn of a stored session): the overlay and mask
  * files, then the text with a line per mask, or JSON.
  */
-import type { Segment, StageTimings } from '../engine/types.js';
+import { writeFileAtomic } from '../atomic-file.js';
 import { decodeRle, maskUnion } from '../engine/mask.js';
+import type { Segment, StageTimings } from '../engine/types.js';
 import { replaceSegTokens } from '../render/markers.js';
 import { renderMaskPng } from '../render/overlay.js';
-import { writeFileAtomic } from '../atomic-file.js';
 
 export interface AskAnswer {
   /** The answer as the model wrote it (`[SEG]` kept). */

@@ -2,11 +2,11 @@ import { userInfo } from 'node:os';
 import type { Config } from '../config/index.js';
 import { cliKey } from '../conversation/index.js';
 import { createLogger } from '../logger.js';
-import { createRuntime } from '../runtime.js';
-import { ensureModelPack } from './default-pack.js';
-import type { AskAnswer } from './ask-answer.js';
 import type { OverlayFormat } from '../render/formats.js';
+import { createRuntime } from '../runtime.js';
+import type { AskAnswer } from './ask-answer.js';
 import { readImage } from './ask-input.js';
+import { ensureModelPack } from './default-pack.js';
 import { noteProvider } from './options.js';
 
 export interface SessionTurn {
