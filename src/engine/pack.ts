@@ -93,10 +93,11 @@ function presentNames(manifest: PackManifest): string[] {
 /**
  * Providers known to compute a pack's graphs wrongly are left out, with a
  * warning. onnxruntime 1.30's WebGPU GroupQueryAttention (the fused decoder)
- * drifts from the CPU's once a sequence reaches some 25-32 positions: hidden
- * states off by 0.1-0.8 on the lisa-7b parity fixture, other tokens, no EOS.
- * Seen on Mesa's lavapipe, the only WebGPU device we could try; the plain
- * decoder matches the CPU there to 1e-5 (test/webgpu.test.ts).
+ * is wrong from 32 positions on: alone, its output is 5e-2 off the CPU's at 32
+ * and more and 2e-7 below, with or without rotary; in the fused decoder the
+ * hidden states are 0.1-0.8 off and the parity fixture's answer changes.
+ * Seen on Mesa's lavapipe, the only WebGPU device we could try, so it may be
+ * lavapipe's; the plain decoder matches the CPU there (test/webgpu.test.ts).
  */
 function usableProviders(manifest: PackManifest, order: ProviderName[], options: PackOptions): ProviderName[] {
   if (manifest.decoder.form !== 'fused' || !order.includes('webgpu')) return order;
