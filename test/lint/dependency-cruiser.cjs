@@ -1,14 +1,13 @@
 /**
  * Dependency rules checked by `npm run lint` (depcruise): no import cycles, at
- * file level or between folders (the lint script's second run, with --collapse), and the core (src/) never reaches into the
- * platform adapters — only the CLI, which starts the surfaces, may.
+ * file level (here) or between folders (folder-cycles.mjs reads depcruise's
+ * JSON), and the core (src/) never reaches into the platform adapters — only
+ * the CLI, which starts the surfaces, may.
  * @type {import('dependency-cruiser').IConfiguration}
  */
 module.exports = {
   forbidden: [
     {
-      // `npm run lint` also runs this rule with the graph collapsed to folders
-      // (src/engine, src/workers, adapters/web, ...), so it catches folder cycles too.
       name: 'no-cycles',
       severity: 'error',
       comment: 'Modules (or folders) import each other in a cycle: move the shared part (types, a protocol, a utility) where both can import it.',
