@@ -158,6 +158,19 @@ describe('loadConfig with the surfaces it is given', () => {
     expect(JSON.stringify(config)).not.toContain('coo');
   });
 
+  it("takes a surface's defaults from its own defaults file, under the user's file and the environment", () => {
+    const defaultsFile = yamlFile('pigeon-defaults.yaml', '# the pigeon surface\nloft: barn\nbirds: 2\n');
+    const withDefaults = [...surfaces, { ...carrierPigeon, defaultsFile }];
+    // Only the adapter's file gives pigeon's keys: config/default.yaml names no surface.
+    expect((loadConfig({ surfaces: withDefaults, env: {} }) as unknown as Record<string, unknown>).pigeon).toEqual({ loft: 'barn', birds: 2 });
+    const user = yamlFile('pigeon-user.yaml', 'pigeon:\n  birds: 5\n');
+    const config = loadConfig({ surfaces: withDefaults, file: user, env: { LISABOT_PIGEON_LOFT: 'attic' } });
+    expect((config as unknown as Record<string, unknown>).pigeon).toEqual({ loft: 'attic', birds: 5 });
+    // A problem in it names that file.
+    const broken = yamlFile('pigeon-broken.yaml', 'loft: barn\nbirds: lots\n');
+    expect(failure({ surfaces: [...surfaces, { ...carrierPigeon, defaultsFile: broken }], env: {} })).toMatch(/pigeon\.birds \(in .*pigeon-broken\.yaml\)/);
+  });
+
   it("holds a surface's section to its schema, with the same messages as the core's", () => {
     const file = yamlFile('pigeon-typo.yaml', 'pigeon:\n  loft: roof\n  bird: 3\n');
     const message = failure({ surfaces: withPigeon, file, env: {} });

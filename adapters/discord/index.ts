@@ -12,6 +12,7 @@
  * register.ts), the allow-lists (access.ts), one turn's run (run.ts) and
  * where an answer goes (respond-message.ts, respond-interaction.ts).
  */
+import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { fields } from '../../src/config/index.js';
 import type { SurfaceEntry } from '../surface.js';
@@ -35,6 +36,7 @@ declare module '../../src/config/schema.js' {
 export const discord: SurfaceEntry<DiscordSettings> = {
   name: 'discord',
   section: settings,
+  defaultsFile: fileURLToPath(new URL('./defaults.yaml', import.meta.url)),
   secrets: ['DISCORD_TOKEN'],
   switchedOnBy: 'DISCORD_TOKEN is set',
   enabled: (config) => Boolean(config.secrets.DISCORD_TOKEN),

@@ -11,6 +11,7 @@
  * overlay upload). Here also: every user-visible text (text.ts) and one
  * thread turn from event to answer (converse.ts).
  */
+import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { fields } from '../../src/config/index.js';
 import type { SurfaceEntry } from '../surface.js';
@@ -34,6 +35,7 @@ declare module '../../src/config/schema.js' {
 export const slack: SurfaceEntry<SlackSettings> = {
   name: 'slack',
   section: settings,
+  defaultsFile: fileURLToPath(new URL('./defaults.yaml', import.meta.url)),
   secrets: ['SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET'],
   // What Bolt and the Web API client call them in the objects they log.
   secretKeys: ['botToken', 'appToken', 'signingSecret'],

@@ -8,6 +8,7 @@
  * conversation: the browser session), progress.ts (the turn's state while the
  * page waits), outgoing.ts (the reply as the page shows it).
  */
+import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { fields } from '../../src/config/index.js';
 import type { SurfaceEntry } from '../surface.js';
@@ -29,6 +30,7 @@ declare module '../../src/config/schema.js' {
 export const web: SurfaceEntry<WebSettings> = {
   name: 'web',
   section: settings,
+  defaultsFile: fileURLToPath(new URL('./defaults.yaml', import.meta.url)),
   secrets: [],
   switchedOnBy: 'web.enabled is true',
   enabled: (config) => config.web.enabled,

@@ -33,7 +33,7 @@ export interface BenchSurface extends SurfaceConfig {
 export interface HarnessSettings {
   model: string;
   surfaces: readonly BenchSurface[];
-  /** A YAML file laid over config/default.yaml, as for `serve`. */
+  /** A YAML file laid over the defaults, as for `serve`. */
   config?: string;
   provider?: ProviderName;
   format?: OverlayFormat;

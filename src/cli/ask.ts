@@ -38,7 +38,7 @@ export function registerAsk(program: Command): void {
     .option('--model <dir>', 'model pack folder (make the toy one with `lisa-bot models toy`); with --session, model.path of the config by default')
     .option('--image <file>', 'the image (JPEG, PNG, WebP, GIF, TIFF, AVIF); with --session, optional: the conversation keeps its image')
     .option('--session <name>', 'continue (or start) the stored conversation NAME, through the same sessions as the chat surfaces')
-    .option('--config <file>', 'YAML config laid over config/default.yaml (limits; with --session, everything)')
+    .option('--config <file>', 'YAML config laid over the defaults (config/default.yaml, adapters/*/defaults.yaml) (limits; with --session, everything)')
     .option('--out <file>', 'write the overlay here (.png, .jpg or .webp)')
     .option('--mask-out <file>', 'write the union of all masks as an 8-bit PNG (255 inside; .png)')
     .option('--json', 'print text, segments (RLE) and timings as JSON')

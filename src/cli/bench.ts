@@ -32,7 +32,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <n>', 'unrecorded conversations per image first', '1')
     .option('--concurrency <n>', 'then submit this many conversations at once (1: no load test)', '1')
     .option('--web-posts <n>', 'while those are queued, POST this many turns to the web API and time the 202 (default 50 with --concurrency > 1)')
-    .option('--config <file>', 'YAML config laid over config/default.yaml (caches, limits, render.format)')
+    .option('--config <file>', 'YAML config laid over the defaults (config/default.yaml, adapters/*/defaults.yaml) (caches, limits, render.format)')
     .addOption(providerOption())
     .addOption(new Option('--format <format>', 'overlay format (default: render.format of the config)').choices(overlayFormats))
     .option('--json', 'print stable JSON (sorted keys, 0.1 ms) instead of the table')

@@ -10,7 +10,7 @@ export function registerDiscord(program: Command): void {
     .command('register')
     .description('register /segment and "Segment with LISA" (globally, or in one server with --guild)')
     .option('--guild <id>', 'register in this server only (shows up at once)')
-    .option('--config <file>', 'YAML config laid over config/default.yaml (for discord.apiUrl)')
+    .option('--config <file>', 'YAML config laid over the defaults (config/default.yaml, adapters/*/defaults.yaml) (for discord.apiUrl)')
     .action(async (options: { guild?: string; config?: string }) => {
       const config = loadConfig({ file: options.config, surfaces });
       const token = config.secrets.DISCORD_TOKEN;

@@ -18,7 +18,7 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('serve the web chat, and Discord / Slack when their tokens are set')
-    .option('--config <file>', 'YAML config laid over config/default.yaml')
+    .option('--config <file>', 'YAML config laid over the defaults (config/default.yaml, adapters/*/defaults.yaml)')
     .action(async (options: { config?: string }) => {
       await serve(options.config);
     });

@@ -33,8 +33,15 @@ interface Known {
 
 type Plain = Record<string, unknown>;
 
+/** A YAML file to merge; `section` when the file holds one section's keys (a surface's defaults). */
+interface ConfigLayer {
+  file: string;
+  section?: string;
+}
+
 /**
- * Loads config/default.yaml, then the user's file (when it is another file),
+ * Loads config/default.yaml, then each surface's defaults file, then the
+ * user's file (when it is another file),
  * then `LISABOT_*` environment overrides, and validates the result. Values are
  * returned as written: relative paths (model.path, a sqlite:// file) are
  * relative to the process's working directory, which is how every fs call
@@ -59,12 +66,15 @@ export function loadConfig(options: LoadConfigOptions): Config {
     const userFile = path.resolve(options.file);
     if (userFile !== defaultConfigFile) layers.push(userFile);
   }
-  for (const file of layers) {
-    const data = readYaml(file, problems);
+  const surfaceDefaults: ConfigLayer[] = options.surfaces.flatMap((s) => (s.defaultsFile ? [{ file: s.defaultsFile, section: s.name }] : []));
+  const ordered: ConfigLayer[] = [{ file: layers[0]! }, ...surfaceDefaults, ...layers.slice(1).map((file) => ({ file }))];
+  for (const layer of ordered) {
+    const data = readYaml(layer.file, problems, layer.section);
     if (data === undefined) continue;
-    const where = `in ${displayPath(file)}`;
-    rejectSecrets(data, [], where, problems, known);
-    mergeInto(merged, data, [], where, origins);
+    const where = `in ${displayPath(layer.file)}`;
+    const scoped = layer.section === undefined ? data : { [layer.section]: data };
+    rejectSecrets(scoped, [], where, problems, known);
+    mergeInto(merged, scoped, [], where, origins);
   }
 
   applyEnv(merged, env, origins, problems, known);
@@ -85,7 +95,8 @@ export function loadConfig(options: LoadConfigOptions): Config {
   return { ...(parsed.data as Omit<Config, 'secrets'>), secrets };
 }
 
-function readYaml(file: string, problems: string[]): Plain | undefined {
+/** A config file's mapping; a surface's defaults file (`section` set) holds that section's keys at its top level. */
+function readYaml(file: string, problems: string[], section?: string): Plain | undefined {
   if (!existsSync(file)) {
     problems.push(`config file ${displayPath(file)} does not exist`);
     return undefined;
@@ -99,7 +110,7 @@ function readYaml(file: string, problems: string[]): Plain | undefined {
   const data: unknown = doc.toJS();
   if (data === null || data === undefined) return {};
   if (!isPlain(data)) {
-    problems.push(`${displayPath(file)}: expected a mapping of sections (model:, web:, ...) at the top level`);
+    problems.push(`${displayPath(file)}: expected a mapping of ${section === undefined ? 'sections (model:, web:, ...)' : `${section}'s keys`} at the top level`);
     return undefined;
   }
   return data;

@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { overlayFormats } from '../render/formats.js';
 
 /**
- * The shape of the configuration, with no default values: every default lives
- * in config/default.yaml (one place per fact), which is always loaded first, so
- * after merging every key here is present. Objects are strict so that a typo in
+ * The shape of the configuration, with no default values: the core's defaults
+ * live in config/default.yaml and each surface's in its adapter's
+ * defaults.yaml (one place per fact), loaded first, so after merging every key
+ * here is present. Objects are strict so that a typo in
  * a user's file is an error instead of a silently ignored key.
  *
  * The core's sections are here; each chat surface (adapters/<name>/index.ts)
@@ -49,8 +50,14 @@ export const CLI_SURFACE = 'cli';
 export interface SurfaceConfig {
   /** The surface's name, which is also its top-level section (`discord:`) and its conversation keys' prefix. */
   readonly name: string;
-  /** The section's schema (strict, without defaults: they live in config/default.yaml). */
+  /** The section's schema (strict, without defaults: they live in `defaultsFile`). */
   readonly section: z.ZodObject;
+  /**
+   * A YAML file with the section's defaults, every key commented (the
+   * adapter's `defaults.yaml`), loaded after config/default.yaml and before
+   * the user's file. Without one, the user's file must give every key.
+   */
+  readonly defaultsFile?: string;
   /** The environment variables that hold its secrets, under their conventional names. */
   readonly secrets: readonly string[];
   /**
