@@ -10,6 +10,8 @@
 #     --build-arg ONNXRUNTIME_NODE_INSTALL=cuda12 \
 #     --build-arg RUNTIME_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 .
 # (the runtime stage installs Node.js itself when the base image has none).
+# The experimental webgpu provider needs a Vulkan loader and driver
+# (libvulkan1 plus your GPU's ICD); this image has neither, so it falls back to cpu.
 
 ARG NODE_IMAGE=node:20-bookworm
 ARG RUNTIME_IMAGE=node:20-bookworm-slim
