@@ -15,8 +15,8 @@
  *   prefill, and each decoded token reads every weight, as a real LLM step does;
  * - the answer: 12 tokens, `[SEG]` the 10th, then `</s>`;
  * - mask decoder: one two-way attention layer + upscaling, ~0.5 GFLOP per `[SEG]`.
- * On a 2-core CPU that is roughly SAM encoder 100 ms, prefill 80 ms, decoding
- * 8 ms a token, mask decoder 13 ms, CLIP 8 ms.
+ * The SAM encoder is the largest stage and the prefill next, as in LISA; the
+ * measured split is in docs/performance.md.
  */
 import { type BenchDims, benchLayout, decoderGraph, embedTokensGraph, segProjectionGraph, visionEncoderGraph } from './bench-graphs.js';
 import { type SamDims, samImageEncoderGraph, samMaskDecoderGraph } from './bench-sam-graphs.js';

@@ -93,7 +93,7 @@ async function hostSteps(harness: Harness, image: BenchImage, segments: readonly
   const pixels = new OverlayWorkers(2);
   try {
     const maxPixels = harness.config.limits.maxImagePixels;
-    // Into one reused buffer, as turns decode (DecodedImages): fresh memory would add ~20 ms of page faults.
+    // Into one reused buffer, as turns decode (DecodedImages): fresh memory would add page faults to every turn.
     let memory: SharedArrayBuffer | undefined;
     const decodeInto = async () => (memory = (await pixels.decode(image.bytes, maxPixels, memory)).data.buffer as SharedArrayBuffer);
     const steps: Record<string, Summary> = { imageDecode: await timed(times, decodeInto) };

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   await writeFile(images.small, await photoJpeg(640, 480, 2));
 
   const scenarios = {
-    // 30 turns per image: on the 2-core CI VM the median of 10 swung by ±10 ms from run to run.
+    // 30 turns per image: the median of 10 swung too much from run to run on a shared 2-core VM.
     toyHost: ['--model', packs.toy, '--image', images.large, '--image', images.small, '--runs', '30', '--warmup', '2', '--turns', '1'],
     benchTurns: ['--model', packs.bench, '--image', images.large, '--runs', '5', '--warmup', '1', '--turns', '3'],
     benchConcurrency: ['--model', packs.bench, '--image', images.large, '--runs', '0', '--warmup', '1', '--turns', '1', '--concurrency', '8', '--web-posts', '50'],
