@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { QueueEvents } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UserInputError } from '../src/errors.js';
@@ -218,7 +221,7 @@ describe.skipIf(redis.skip)('BullMQ job queue', () => {
     expect(g.ran).toEqual(['running']);
   });
 
-  it('recovers a job whose worker died mid-job: another worker runs it and the submitter gets one answer', async () => {
+  it('recovers a job whose worker was force-closed mid-job; its handler finishing late answers nothing', async () => {
     const { name, queue, g, startWorker } = await setup();
     // Counts what the workers report to Redis, which any submitter would hear.
     const events = new QueueEvents(name, { connection: { url: server.url } });
@@ -244,5 +247,49 @@ describe.skipIf(redis.skip)('BullMQ job queue', () => {
     await new Promise((res) => setTimeout(res, 500));
     expect(g.ran).toEqual(['turn']);
     expect(completions).toEqual([{ ok: true, value: `recovered turn as ${job.jobId}` }]);
+  });
+
+  it('recovers the job of a worker process killed with SIGKILL mid-job, and answers it once', async () => {
+    const { name, queue, startWorker } = await setup();
+    const events = new QueueEvents(name, { connection: { url: server.url } });
+    cleanups.push(() => events.close());
+    await events.waitUntilReady();
+    const completions: unknown[] = [];
+    events.on('completed', ({ returnvalue }) => completions.push(returnvalue));
+    const short = { lockMs: 1000, stalledIntervalMs: 500 };
+
+    const workerModule = path.join(import.meta.dirname, '..', 'src', 'jobs', 'bullmq-worker.ts');
+    const script = `
+      const { startBullmqWorker } = await import(${JSON.stringify(workerModule)});
+      await startBullmqWorker(process.env.REDIS_URL, process.env.QUEUE_NAME, async (payload) => {
+        process.stdout.write('started ' + payload.name + '\\n');
+        return new Promise(() => {});
+      }, ${JSON.stringify(short)});
+      process.stdout.write('ready\\n');
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, REDIS_URL: server.url, QUEUE_NAME: name },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((res) => child.once('exit', res));
+    cleanups.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    const lines = createInterface({ input: child.stdout! });
+    const line = (wanted: string) =>
+      new Promise<void>((res) => lines.on('line', (text) => text === wanted && res()));
+    const ready = line('ready');
+    const started = line('started turn');
+    await ready;
+
+    const job = queue.submit({ name: 'turn' });
+    await started;
+    child.kill('SIGKILL');
+    await exited;
+    await startWorker(short, async (payload, context) => `recovered ${payload.name} as ${context.jobId}`);
+    await expect(job.result).resolves.toBe(`recovered turn as ${job.jobId}`);
+    // This listener may hear it a moment after the queue's own one did.
+    await expect.poll(() => completions).toEqual([{ ok: true, value: `recovered turn as ${job.jobId}` }]);
   });
 });
