@@ -7,6 +7,7 @@ import type { ChatEngine } from './engine/types.js';
 import { InProcessQueue, type JobQueue } from './jobs/index.js';
 import { UserInputError } from './errors.js';
 import type { Logger } from './logger.js';
+import { Metrics, Readiness } from './metrics/index.js';
 import { DecodedImages } from './render/decoded-images.js';
 import { OverlayWorkers } from './render/overlay-workers.js';
 
@@ -16,6 +17,9 @@ export interface Runtime {
   stores: ConversationStores;
   queue: JobQueue<InferenceJob, InferenceResult>;
   assistant: Assistant;
+  metrics: Metrics;
+  /** Ready once the model is loaded; not ready again once closing. */
+  readiness: Readiness;
   close(): Promise<void>;
 }
 
@@ -35,7 +39,10 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
   // toy pack finished no sooner on 2 cores.
   const pixels = new OverlayWorkers(1);
   const decodedImages = new DecodedImages(pixels, { maxPixels: config.limits.maxImagePixels });
+  const metrics = new Metrics();
+  const readiness = new Readiness();
   try {
+    const loadStartedAt = performance.now();
     // The engine gets a thread of its own: graph runs would otherwise block every surface's event loop.
     // It reads image files from the conversation store, by hash, as a worker elsewhere would.
     const opened = await EngineThread.open(packDir, {
@@ -49,10 +56,12 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
       logger,
     });
     engine = opened;
+    metrics.modelLoaded((performance.now() - loadStartedAt) / 1000, opened.provider);
     const queue: JobQueue<InferenceJob, InferenceResult> = new InProcessQueue({
       handler: inferenceHandler(opened),
       maxQueue: config.limits.maxQueue,
     });
+    metrics.watchQueue(queue);
     const manifest = opened.manifest;
     const contextLength = manifest.decoder.contextLength;
     // History is trimmed to leave the answer some room, not just one token.
@@ -71,13 +80,18 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
       pixels,
       decodedImages,
       logger,
+      metrics,
     });
+    readiness.markReady();
     return {
       engine: opened,
       stores,
       queue,
       assistant,
+      metrics,
+      readiness,
       async close() {
+        readiness.markNotReady('shutting down');
         await queue.close();
         await opened.close();
         await stores.close();

@@ -9,6 +9,7 @@ import type { RunningSurface, SurfaceContext } from '../../src/assistant/surface
 import { UserInputError } from '../../src/errors.js';
 import { WebApi } from './api.js';
 import { ensureSession } from './conversation.js';
+import { healthRoutes } from './health.js';
 import { HttpError, checkOrigin, isLoopback, publicError, sendError, sendJson, setSecurityHeaders } from './http.js';
 import { TurnStore, type TurnStoreOptions } from './progress.js';
 import { StaticFiles } from './static.js';
@@ -39,6 +40,7 @@ export async function startWeb(ctx: SurfaceContext, options: WebOptions = {}): P
 
   const routes: Route[] = [
     { method: 'GET', path: /^\/healthz$/, handler: (_req, res) => sendJson(res, 200, { ok: true }) },
+    ...healthRoutes(ctx),
     { method: 'GET', path: /^\/api\/model$/, handler: (_req, res) => api.model(res) },
     { method: 'GET', path: /^\/api\/conversation$/, handler: (req, res) => api.conversation(req, res) },
     { method: 'POST', path: /^\/api\/conversation\/reset$/, handler: (req, res) => api.reset(req, res) },

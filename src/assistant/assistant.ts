@@ -7,6 +7,7 @@ import { chooseSegmentColours } from '../render/colour-choice.js';
 import { UserInputError } from '../errors.js';
 import type { JobQueue } from '../jobs/index.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/index.js';
 import type { DecodedImages } from '../render/decoded-images.js';
 import type { OverlayWorkers } from '../render/overlay-workers.js';
 import { downloadImage } from './download.js';
@@ -37,6 +38,8 @@ export interface AssistantOptions {
   /** The images overlays are drawn on, decoded once per image for every overlay. */
   decodedImages: DecodedImages;
   logger: Logger;
+  /** Where turns are counted and timed, when this process exposes metrics. */
+  metrics?: Metrics;
 }
 
 /** How to give an image, for a surface that does not say it in its own terms (IncomingTurn.noImageHint). */
@@ -73,8 +76,17 @@ export class Assistant implements AssistantPort {
     if (running) return running;
     const key = turn.conversationKey;
     const before = this.latest.get(key);
+    const startedAt = performance.now();
     const reply = this.run(jobId, turn, options, before).finally(() => this.inFlight.delete(jobId));
     this.inFlight.set(jobId, reply);
+    // Counted here, where every turn settles once: a joined retry above is not a second turn.
+    const { metrics } = this.options;
+    if (metrics) {
+      void reply.then(
+        () => metrics.turnAnswered((performance.now() - startedAt) / 1000),
+        (error: unknown) => metrics.turnFailed(error),
+      );
+    }
     const settled = reply.then(
       () => undefined,
       () => undefined,
@@ -147,6 +159,7 @@ export class Assistant implements AssistantPort {
     const cancel = () => job.cancel();
     options.signal?.addEventListener('abort', cancel, { once: true });
     const result = await job.result.finally(() => options.signal?.removeEventListener('abort', cancel));
+    this.options.metrics?.inferenceDone(result);
 
     // The colours depend on the pixels under each mask, so the image is decoded first (usually it already is: see prefetch above).
     const pixels = result.segments.length > 0 ? await this.options.decodedImages.acquire(image.hash, image.bytes) : undefined;

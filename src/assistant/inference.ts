@@ -1,4 +1,4 @@
-import type { ChatEngine, ChatResult, ChatTurn, Segment, StageTimings } from '../engine/types.js';
+import type { ChatEngine, ChatResult, ChatTurn, GraphRun, Segment, StageTimings } from '../engine/types.js';
 
 /**
  * An inference job: everything a worker needs, serialisable (a GPU worker on
@@ -17,6 +17,8 @@ export interface InferenceResult {
   timings: StageTimings;
   tokens: ChatResult['tokens'];
   imageEmbeddings: 'hit' | 'miss';
+  /** Every graph run of the turn (for the per-graph time metric). */
+  graphRuns: GraphRun[];
 }
 
 /**
@@ -34,6 +36,7 @@ export function inferenceHandler(engine: ChatEngine) {
       timings: result.timings,
       tokens: result.tokens,
       imageEmbeddings: result.cache.imageEmbeddings,
+      graphRuns: result.graphRuns.map((r) => ({ graph: r.graph, startMs: r.startMs, endMs: r.endMs })),
     };
   };
 }

@@ -37,7 +37,7 @@ async function serve(configFile: string | undefined): Promise<void> {
   const logger = createLogger({ level: config.log.level, redact: surfaceSecretKeys });
   await ensureModelPack(config, logger);
   const runtime = await createRuntime(config, logger);
-  const context: SurfaceContext = { assistant: runtime.assistant, config, logger };
+  const context: SurfaceContext = { assistant: runtime.assistant, config, logger, metrics: runtime.metrics, readiness: runtime.readiness };
   const running: RunningSurface[] = [];
   const stop = async () => {
     await Promise.allSettled(running.map((s) => s.stop()));
@@ -57,6 +57,7 @@ async function serve(configFile: string | undefined): Promise<void> {
   await new Promise<void>((resolve) => {
     const shutdown = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'shutting down');
+      runtime.readiness.markNotReady('shutting down');
       resolve();
     };
     process.once('SIGINT', shutdown);

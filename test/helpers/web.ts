@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { web as webSurface } from '../../adapters/web/index.js';
+import type { SurfaceContext } from '../../src/assistant/surface.js';
 import type { AssistantPort, HandleOptions, IncomingTurn, Reply } from '../../src/assistant/types.js';
 import { surfaces } from '../../adapters/index.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
@@ -73,8 +74,13 @@ export function testConfig(limits: TestLimits = TEST_LIMITS): Config {
   };
 }
 
-async function serveOver(assistant: AssistantPort, config: Config, received: IncomingTurn[] = []): Promise<TestWeb> {
-  const surface = await webSurface.start({ assistant: recording(assistant, received), config, logger: createLogger({ level: 'silent' }) });
+async function serveOver(
+  assistant: AssistantPort,
+  config: Config,
+  received: IncomingTurn[] = [],
+  health: Pick<SurfaceContext, 'metrics' | 'readiness'> = {},
+): Promise<TestWeb> {
+  const surface = await webSurface.start({ assistant: recording(assistant, received), config, logger: createLogger({ level: 'silent' }), ...health });
   return { url: surface.url!.replace(/\/$/, ''), config, assistant, received, stop: () => surface.stop() };
 }
 
@@ -106,14 +112,15 @@ export async function startToyWeb(
     const runtime = await createRuntime(config, createLogger({ level: 'silent' }));
     try {
       const assistant = options.wrap ? options.wrap(runtime.assistant) : runtime.assistant;
-      let web = await serveOver(assistant, config);
+      const health = { metrics: runtime.metrics, readiness: runtime.readiness };
+      let web = await serveOver(assistant, config, [], health);
       const port = Number(new URL(web.url).port);
       return {
         ...web,
         images: runtime.stores.images,
         async restartWeb() {
           await web.stop();
-          web = await serveOver(assistant, { ...config, web: { ...config.web, port } }, web.received);
+          web = await serveOver(assistant, { ...config, web: { ...config.web, port } }, web.received, health);
         },
         async stop() {
           await web.stop();
