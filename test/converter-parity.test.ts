@@ -15,19 +15,13 @@ import { type LoadedPack, openPack, releasePack } from '../src/engine/pack.js';
 import { clipPixelValues, samPixelValues } from '../src/engine/preprocess.js';
 import type { RleMask } from '../src/engine/types.js';
 import { cli } from './helpers/cli.js';
-import { converterFixtures } from './helpers/converter-fixtures.js';
+import { type FixtureCase, converterFixtures } from './helpers/converter-fixtures.js';
 import { f32, runGraph, teacherForced } from './helpers/pack-intermediates.js';
 import { pythonAvailability } from './helpers/python.js';
 import { type ReferenceResult, answerIds, maxAbsDiff, referenceFloats, runReference } from './helpers/reference-run.js';
 
 const py = pythonAvailability();
 
-interface FixtureCase {
-  name: string;
-  checkpoint: string;
-  image: string;
-  questions: string[];
-}
 
 interface AskJson {
   text: string;
@@ -84,7 +78,7 @@ describe.skipIf(py.skip)('converted packs match the PyTorch reference', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'lisa-parity-'));
     const made = await converterFixtures(py.python);
     fixtures = made.dir;
-    cases = (made.index as { cases: FixtureCase[] }).cases;
+    cases = made.index.cases;
     // LISA-7B-v1 layout (.bin shards, bf16 + f32 storages) with the CLIP .bin; LISA-13B-llama2
     // layout (safetensors shards) with the CLIP safetensors, every graph's weights external.
     // Each also with the fused decoder (GroupQueryAttention, ArgMax in the graph).

@@ -18,24 +18,12 @@ import { openPack, releasePack } from '../src/engine/pack.js';
 import { clipPixelValues, samPixelValues } from '../src/engine/preprocess.js';
 import type { RleMask } from '../src/engine/types.js';
 import { cli } from './helpers/cli.js';
-import { converterFixtures } from './helpers/converter-fixtures.js';
+import { type FixtureCase, converterFixtures } from './helpers/converter-fixtures.js';
 import { f32, runGraph, teacherForced } from './helpers/pack-intermediates.js';
 import { pythonAvailability } from './helpers/python.js';
 
 const py = pythonAvailability();
 
-interface FixtureTurn {
-  prompt_ids: number[];
-  generated_ids: number[];
-  seg_steps: number[];
-}
-interface FixtureCase {
-  name: string;
-  checkpoint: string;
-  image: string;
-  questions: string[];
-  turns: FixtureTurn[];
-}
 interface AskJson {
   text: string;
   ids: number[];
@@ -75,8 +63,8 @@ describe.skipIf(py.skip)('quantized packs from the converter fixtures', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'lisa-quantize-'));
     const made = await converterFixtures(py.python);
     fixtures = made.dir;
-    cases = (made.index as { cases: FixtureCase[] }).cases;
-    const checkpoints = (made.index as { checkpoints: Record<string, { tokens: { seg: number } }> }).checkpoints;
+    cases = made.index.cases;
+    const checkpoints = made.index.checkpoints;
     segIds = Object.fromEntries(Object.keys(TOWER).map((name) => [name, checkpoints[name]!.tokens.seg]));
     const jobs = Object.keys(TOWER).flatMap((checkpoint) =>
       VARIANTS.map(async ([key, flags]) => {

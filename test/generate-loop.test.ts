@@ -11,7 +11,8 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCheckpoint } from '../models/converter/convert.js';
-import { type GenerationResult, decoderStep, embedTokens, generate } from '../src/engine/generate.js';
+import { decoderStep, embedTokens, generate } from '../src/engine/generate.js';
+import type { GenerationResult } from '../src/engine/generation.js';
 import { MAX_RUN_IDS, generateOnDevice, useDeviceLoop } from '../src/engine/generate-loop.js';
 import { decodeImage } from '../src/engine/image.js';
 import { type KvState, emptyKv } from '../src/engine/kv.js';
@@ -20,22 +21,11 @@ import { clipPixelValues, samPixelValues } from '../src/engine/preprocess.js';
 import { halfToFloat } from '../src/engine/floats.js';
 import { type FloatData, allocFloat, copyFloats, floatData, floatTensor, int64Tensor, truncateKv } from '../src/engine/tensors.js';
 import { IMAGE_SLOT } from '../src/engine/tokenizer.js';
-import { converterFixtures } from './helpers/converter-fixtures.js';
+import { type FixtureCase, type FixtureTurn, converterFixtures } from './helpers/converter-fixtures.js';
 import { pythonAvailability } from './helpers/python.js';
 
 const py = pythonAvailability();
 
-interface FixtureTurn {
-  prompt_ids: number[];
-  generated_ids: number[];
-  seg_steps: number[];
-}
-interface FixtureCase {
-  name: string;
-  checkpoint: string;
-  image: string;
-  turns: FixtureTurn[];
-}
 
 const toNumbers = (data: FloatData): Float32Array => (data instanceof Float32Array ? data : Float32Array.from(data, halfToFloat));
 
@@ -74,7 +64,7 @@ describe.skipIf(py.skip)('greedy decoding inside the graph (ONNX Loop) gives the
     work = await mkdtemp(path.join(os.tmpdir(), 'lisa-loop-'));
     const made = await converterFixtures(py.python);
     fixtures = made.dir;
-    landscape = (made.index as { cases: FixtureCase[] }).cases.find((c) => c.name === 'lisa-7b-landscape')!;
+    landscape = made.index.cases.find((c) => c.name === 'lisa-7b-landscape')!;
     const convert = async (out: string, deviceLoop: boolean, dtype: 'float32' | 'float16' = 'float32') => {
       await convertCheckpoint({
         checkpoint: path.join(fixtures, 'lisa-7b'),

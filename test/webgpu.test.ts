@@ -126,8 +126,7 @@ describe.skipIf(webgpu.skip)('webgpu provider on the converter parity fixture', 
 
   it.skipIf(py.skip)('gives the reference answer with a plain decoder, and leaves webgpu for cpu with a fused one', async () => {
     const made = await converterFixtures(py.python);
-    type Case = { checkpoint: string; image: string; questions: string[]; turns: { generated_ids: number[] }[] };
-    const c = (made.index as { cases: Case[] }).cases.find((k) => k.checkpoint === 'lisa-7b')!;
+    const c = made.index.cases.find((k) => k.checkpoint === 'lisa-7b')!;
     const expected = c.turns[0]!.generated_ids.slice(0, -1); // the stopping EOS is not an answer id
     for (const form of ['plain', 'fused']) {
       const out = path.join(work, form);

@@ -12,7 +12,8 @@
  *   npx tsx models/converter/decoder-speed.ts --model A [--model B ...] [--prompt 300] [--tokens 32] [--rounds 3] [--threads N]
  */
 import { parseArgs } from 'node:util';
-import { type StepResult, decoderStep, embedTokens } from '../../src/engine/generate.js';
+import { decoderStep, embedTokens } from '../../src/engine/generate.js';
+import type { StepResult } from '../../src/engine/generation.js';
 import { emptyKv } from '../../src/engine/kv.js';
 import { type LoadedPack, openPack, releasePack } from '../../src/engine/pack.js';
 

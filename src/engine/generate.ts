@@ -6,8 +6,6 @@ import { type LoadedPack, runGraph } from './pack.js';
 import { type KvState, releaseKvState, truncateKvState } from './kv.js';
 import { type FloatData, allocFloat, argmax, floatData, floatTensor, int64Tensor } from './tensors.js';
 
-export type { GenerationInput, GenerationResult, StepResult } from './generation.js';
-
 /**
  * Runs the decoder over `count` new embedding rows after `kv`, greedy on the
  * last `scored` rows (a prefill needs only its last; a draft check needs all).

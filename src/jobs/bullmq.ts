@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UserInputError, errorFromWire } from '../errors.js';
+import { pendingResult, queueFull } from './job-result.js';
 import { CANCEL_KEY_TTL_S, cancelChannel, cancelKey, type JobOutcome } from './bullmq-wire.js';
 import type { JobProgress, JobQueue, SubmitOptions, SubmittedJob } from './queue.js';
 
@@ -78,14 +79,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
       }
       return this.handle(existing);
     }
-    let resolve!: (value: Out) => void;
-    let reject!: (error: unknown) => void;
-    const result = new Promise<Out>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // A caller that cancels and walks away must not crash the process with an unhandled rejection.
-    result.catch(() => undefined);
+    const { result, resolve, reject } = pendingResult<Out>();
     const entry: Entry<Out> = {
       jobId: options.jobId ?? randomUUID(),
       listeners: options.onProgress ? [options.onProgress] : [],
@@ -123,10 +117,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
       if (entry.settled) return;
       const waiting = await this.queue.getWaitingCount();
       if (waiting >= this.options.maxQueue) {
-        throw new UserInputError(
-          `LISA is busy: ${waiting} requests are waiting. Please try again in a few minutes.`,
-          'queue_full',
-        );
+        throw queueFull(waiting);
       }
       // An id already in the queue (from another submitter, or a redelivered event) is not added again: this joins it.
       await this.queue.add('job', payload, { jobId: entry.jobId, removeOnComplete: true, removeOnFail: true });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { UserInputError } from '../errors.js';
+import { pendingResult, queueFull } from './job-result.js';
 import type { JobHandler, JobProgress, JobQueue, SubmitOptions, SubmittedJob } from './queue.js';
 
 export interface InProcessQueueOptions<In, Out> {
@@ -62,20 +63,10 @@ export class InProcessQueue<In, Out> implements JobQueue<In, Out> {
 
     const startsNow = this.waiting.length === 0 && this.active.size < this.concurrency;
     if (!startsNow && this.waiting.length >= this.maxQueue) {
-      throw new UserInputError(
-        `LISA is busy: ${this.waiting.length} requests are waiting. Please try again in a few minutes.`,
-        'queue_full',
-      );
+      throw queueFull(this.waiting.length);
     }
 
-    let resolve!: (value: Out) => void;
-    let reject!: (error: unknown) => void;
-    const result = new Promise<Out>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // A caller that cancels and walks away must not crash the process with an unhandled rejection.
-    result.catch(() => undefined);
+    const { result, resolve, reject } = pendingResult<Out>();
     const entry: Entry<In, Out> = {
       jobId: options.jobId ?? randomUUID(),
       payload,

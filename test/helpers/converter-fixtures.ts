@@ -16,10 +16,32 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REFERENCE = path.join(ROOT, 'models/reference');
 
+/** One turn of a fixture case, as the PyTorch reference answered it. */
+export interface FixtureTurn {
+  prompt_ids: number[];
+  generated_ids: number[];
+  /** Generated positions that are [SEG]. */
+  seg_steps: number[];
+}
+
+/** A conversation the fixtures were solved for: a checkpoint, an image, its questions and answers. */
+export interface FixtureCase {
+  name: string;
+  checkpoint: string;
+  image: string;
+  questions: string[];
+  turns: FixtureTurn[];
+}
+
+/** The parts of models/reference's fixtures.json (as the maker writes it) that tests read. */
+export interface FixtureIndex {
+  cases: FixtureCase[];
+  checkpoints: Record<string, { tokens: { seg: number } }>;
+}
+
 export interface ConverterFixtures {
   dir: string;
-  /** models/reference's fixtures.json, as written by the maker. */
-  index: Record<string, unknown>;
+  index: FixtureIndex;
 }
 
 async function sourceHash(): Promise<string> {
