@@ -1,41 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { type Sample, parseExposition, sampleValue as value } from './helpers/prometheus.js';
 import { Client, shapesPng, toyWebForFile } from './helpers/web.js';
 
 // The web chat over the real runtime on the toy pack, as `lisa-bot serve` wires it.
 const web = toyWebForFile();
 const png = await shapesPng();
 
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** The samples of a Prometheus text exposition; fails on any line that is not a comment, a sample or blank. */
-function parseExposition(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
-    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
-  }
-  return samples;
-}
-
 async function scrape(): Promise<Sample[]> {
   const response = await fetch(`${web.url}/metrics`);
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-  return parseExposition(await response.text());
-}
-
-/** The value of one sample, 0 when the series does not exist yet. */
-function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  const found = samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-  return found?.value ?? 0;
+  return parseExposition(await response.text()).samples;
 }
 
 describe('metrics and readiness on the web chat', () => {

@@ -10,7 +10,7 @@ import { UserInputError } from '../../src/errors.js';
 import { WebApi } from './api.js';
 import { ensureSession } from './conversation.js';
 import { healthRoutes } from './health.js';
-import { HttpError, checkOrigin, isLoopback, publicError, sendError, sendJson, setSecurityHeaders } from './http.js';
+import { HttpError, checkOrigin, isLoopback, publicError, sendError, setSecurityHeaders } from './http.js';
 import { TurnStore, type TurnStoreOptions } from './progress.js';
 import { StaticFiles } from './static.js';
 
@@ -39,7 +39,6 @@ export async function startWeb(ctx: SurfaceContext, options: WebOptions = {}): P
   const loopback = isLoopback(host);
 
   const routes: Route[] = [
-    { method: 'GET', path: /^\/healthz$/, handler: (_req, res) => sendJson(res, 200, { ok: true }) },
     ...healthRoutes(ctx),
     { method: 'GET', path: /^\/api\/model$/, handler: (_req, res) => api.model(res) },
     { method: 'GET', path: /^\/api\/conversation$/, handler: (req, res) => api.conversation(req, res) },

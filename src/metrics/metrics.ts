@@ -2,7 +2,8 @@
  * The Prometheus metrics of one lisa-bot process, on a registry of its own
  * (never prom-client's global one): each runtime, and so each test, starts
  * from zero. Fed by the runtime (model load, provider, queue) and by the
- * assistant where a turn settles; read by a surface's `/metrics` route.
+ * assistant where a turn settles, or on a worker by each job it runs; read by
+ * `/metrics` (the web chat's, or the health server's: routes.ts).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GraphRun } from '../engine/types.js';
@@ -18,9 +19,33 @@ export interface InferenceFacts {
   tokens: { prompt: number; reusedFromCache: number };
 }
 
-interface QueueDepth {
+/** The in-process queue: it knows its depth, read at scrape time. */
+interface LocalQueue {
   readonly size: number;
   readonly running: number;
+}
+
+/** A queue shared through Redis (BullMQ): queue-wide counts, asked at scrape time. */
+interface SharedQueue {
+  counts(): Promise<{ waiting: number; running: number }>;
+  /** Whether Redis is connected now; when it says no, counts() is not asked. */
+  reachable?(): boolean;
+}
+
+export type QueueDepthSource = LocalQueue | SharedQueue;
+
+interface QueueDepth {
+  waiting: number;
+  running: number;
+}
+
+export interface MetricsOptions {
+  /**
+   * How long a scrape waits for a shared queue's counts before leaving the
+   * depth out. Well under Prometheus's default scrape timeout (10 s), so a
+   * lost Redis costs one gauge, not the whole scrape.
+   */
+  queueCountsTimeoutMs?: number;
 }
 
 export class Metrics {
@@ -32,19 +57,27 @@ export class Metrics {
   private readonly promptPositions: Counter<'source'>;
   private readonly modelLoadSeconds: Gauge;
   private readonly provider: Gauge<'provider'>;
-  private queue: QueueDepth | undefined;
+  private queue: QueueDepthSource | undefined;
+  /** The depth asked for by the scrape under way: both queue gauges read the one answer. */
+  private depthProbe: Promise<QueueDepth | undefined> | undefined;
+  private readonly queueCountsTimeoutMs: number;
 
-  constructor() {
+  constructor(options: MetricsOptions = {}) {
+    this.queueCountsTimeoutMs = options.queueCountsTimeoutMs ?? 2000;
     const registers = [this.registry];
     this.turns = new Counter({
       name: 'lisabot_turns_total',
-      help: 'Turns by how they ended: answered, user_error (code = the refusal shown to the user), internal_error, cancelled.',
+      help:
+        'Turns by how they ended: answered, user_error (code = the refusal shown to the user), internal_error, cancelled. ' +
+        'On a worker: the jobs it ran, each a turn of some serve process.',
       labelNames: ['outcome', 'code'],
       registers,
     });
     this.turnSeconds = new Histogram({
       name: 'lisabot_turn_duration_seconds',
-      help: 'Answered turns, from handed to the assistant to the reply ready (queue wait, inference, overlay).',
+      help:
+        'Answered turns, from handed to the assistant to the reply ready (queue wait, inference, overlay). ' +
+        "On a worker: the job's run (inference), without the queue wait.",
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     });
@@ -75,23 +108,27 @@ export class Metrics {
       registers,
     });
     // Read at scrape time: the queue knows its depth, so no copy has to be kept up to date.
-    const queue = () => this.queue;
+    const depth = () => this.queueDepth();
     new Gauge({
       name: 'lisabot_queue_depth',
-      help: 'Jobs in the queue, by state: waiting or running.',
+      help: 'Jobs in the queue, by state: waiting or running. With Redis, queue-wide (every serve and worker); absent while Redis is unreachable.',
       labelNames: ['state'],
       registers,
-      collect() {
-        const q = queue();
-        if (!q) return;
-        this.set({ state: 'waiting' }, q.size);
-        this.set({ state: 'running' }, q.running);
+      async collect() {
+        const now = await depth();
+        // A depth that could not be read is left out, not kept stale.
+        this.reset();
+        if (!now) return;
+        this.set({ state: 'waiting' }, now.waiting);
+        this.set({ state: 'running' }, now.running);
       },
     });
   }
 
-  watchQueue(queue: QueueDepth): void {
+  /** The queue whose depth /metrics shows: the in-process queue, or a shared one (BullMQ) by its queue-wide counts. */
+  watchQueue(queue: QueueDepthSource): void {
     this.queue = queue;
+    if ('counts' in queue) this.watchReachability();
   }
 
   modelLoaded(seconds: number, provider: string): void {
@@ -121,6 +158,44 @@ export class Metrics {
       code = error.code;
     }
     this.turns.inc({ outcome, code });
+  }
+
+  /** Only a shared queue can be out of reach: the gauge exists once one is watched. */
+  private watchReachability(): void {
+    if (this.registry.getSingleMetric('lisabot_queue_reachable')) return;
+    const depth = () => this.queueDepth();
+    new Gauge({
+      name: 'lisabot_queue_reachable',
+      help: "1 while the job queue's Redis answers (its depth was read for this scrape), 0 otherwise.",
+      registers: [this.registry],
+      async collect() {
+        this.set((await depth()) ? 1 : 0);
+      },
+    });
+  }
+
+  private queueDepth(): Promise<QueueDepth | undefined> {
+    this.depthProbe ??= this.readQueueDepth().finally(() => {
+      this.depthProbe = undefined;
+    });
+    return this.depthProbe;
+  }
+
+  private async readQueueDepth(): Promise<QueueDepth | undefined> {
+    const queue = this.queue;
+    if (!queue) return undefined;
+    if (!('counts' in queue)) return { waiting: queue.size, running: queue.running };
+    if (queue.reachable?.() === false) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, this.queueCountsTimeoutMs, undefined);
+    });
+    try {
+      // Any failure to count is "unreachable" here: a scrape never fails for it.
+      return await Promise.race([queue.counts(), timeout]).catch(() => undefined);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The Prometheus text exposition, and its content type. */
