@@ -195,9 +195,3 @@ describe('limits', () => {
     }
   });
 });
-
-describe('runtime configuration', () => {
-  it('refuses a Redis job queue instead of ignoring it', async () => {
-    await expect(createToyAssistant({ queue: { url: 'redis://127.0.0.1:6379/0' } })).rejects.toMatchObject({ code: 'config_invalid' });
-  });
-});

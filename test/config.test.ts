@@ -68,6 +68,7 @@ describe('loadConfig', () => {
         LISABOT_MODEL_CACHE_KV_BYTES: '1024',
         LISABOT_LIMITS_ALLOWED_USERS: '["discord:42", "slack:U1"]',
         LISABOT_QUEUE_URL: 'redis://localhost:6379/1',
+        LISABOT_STORE_URL: 'redis://localhost:6379/1',
       },
     });
     expect(config.web.port).toBe(9000);
@@ -86,6 +87,13 @@ describe('loadConfig', () => {
     // What neither names keeps its default.
     expect(config.web).toEqual({ ...defaults.web, port: 8000 });
     expect(config.limits).toEqual({ ...defaults.limits, maxQueue: 7 });
+  });
+
+  it('refuses a Redis job queue beside a store the workers cannot reach', () => {
+    const message = failure({ env: { LISABOT_QUEUE_URL: 'redis://localhost:6379/0' } });
+    expect(message).toMatch(/queue\.url \(from LISABOT_QUEUE_URL=.*\): a Redis job queue needs a shared store/);
+    expect(message).toContain('store.url');
+    expect(message).toContain('sqlite://data/lisa-bot.sqlite');
   });
 
   it('names the key and the variable when an environment value has the wrong type', () => {

@@ -23,6 +23,8 @@ export interface ModelInfo {
   name: string;
   demo: boolean;
   segToken: string;
+  /** packFingerprint() of the pack: jobs carry it, and a worker with another pack refuses them. */
+  pack: string;
   /** True when these turns fit the model's context window with room to answer. */
   fits(turns: readonly ChatTurn[]): boolean;
 }
@@ -141,7 +143,7 @@ export class Assistant implements AssistantPort {
     }
 
     const job = this.options.queue.submit(
-      { imageHash: image.hash, turns },
+      { imageHash: image.hash, turns, pack: model.pack },
       {
         jobId,
         onProgress: (event) => {
@@ -188,6 +190,7 @@ export class Assistant implements AssistantPort {
       segments: segments.map((s) => ({ rle: s.rle, bbox: s.bbox, area: s.area, score: s.score, colour: s.colour.hex })),
       imageHash: image.hash,
       at: Date.now(),
+      jobId,
     };
     // Storing the turn and drawing the overlay are independent: both at once.
     const [updated, overlay] = await Promise.all([stores.sessions.appendTurn(turn.conversationKey, stored), this.overlay(pixels, segments, options)]);
@@ -204,7 +207,8 @@ export class Assistant implements AssistantPort {
       overlay,
       segments,
       demoNotice: model.demo ? `Demo model "${model.name}": this is not LISA, only a tiny test model.` : undefined,
-      turnIndex: updated.turns.length - 1,
+      // Where this request's turn is: the last one, unless another serve process stored it first.
+      turnIndex: updated.turns.findLastIndex((t) => t.jobId === jobId),
       timings: result.timings,
     };
   }

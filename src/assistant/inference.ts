@@ -1,4 +1,6 @@
+import { packFingerprint } from '../engine/manifest.js';
 import type { ChatEngine, ChatResult, ChatTurn, GraphRun, Segment, StageTimings } from '../engine/types.js';
+import { UserInputError } from '../errors.js';
 
 /**
  * An inference job: everything a worker needs, serialisable (a GPU worker on
@@ -7,7 +9,10 @@ import type { ChatEngine, ChatResult, ChatTurn, GraphRun, Segment, StageTimings 
  */
 export interface InferenceJob {
   imageHash: string;
+  /** The question last, after the earlier turns about the same image (text only, trimmed to the context window). */
   turns: ChatTurn[];
+  /** packFingerprint() of the pack the turns were counted and trimmed for. */
+  pack: string;
 }
 
 export interface InferenceResult {
@@ -27,7 +32,15 @@ export interface InferenceResult {
  * shared with whoever submitted the job.
  */
 export function inferenceHandler(engine: ChatEngine) {
+  const pack = packFingerprint(engine.manifest);
   return async (job: InferenceJob, context: { signal: AbortSignal }): Promise<InferenceResult> => {
+    if (job.pack !== pack) {
+      // A deployment mistake, not the asker's: said to the operator, in the log and the reply.
+      throw new UserInputError(
+        `This LISA worker runs model pack ${pack}, but the bot queued the question for ${job.pack}. The operator must give serve and its workers the same model.path.`,
+        'model_pack_invalid',
+      );
+    }
     const result = await engine.chat({ imageHash: job.imageHash, turns: job.turns, signal: context.signal });
     return {
       text: result.text,

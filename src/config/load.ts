@@ -84,7 +84,10 @@ export function loadConfig(options: LoadConfigOptions): Config {
     for (const issue of parsed.error.issues) problems.push(...describeIssue(issue, origins, schema));
   }
   const secrets = readSecrets(env, known.secretNames);
-  if (parsed.success) checkSurfaces(parsed.data, secrets, origins, problems, known.surfaces);
+  if (parsed.success) {
+    checkCore(parsed.data as Omit<Config, 'secrets'>, origins, problems);
+    checkSurfaces(parsed.data, secrets, origins, problems, known.surfaces);
+  }
 
   if (problems.length > 0 || !parsed.success) {
     throw new UserInputError(
@@ -261,6 +264,17 @@ function readSecrets(env: NodeJS.ProcessEnv, secretNames: readonly string[]): Se
   Object.defineProperty(secrets, 'toJSON', { value: redacted, enumerable: false });
   Object.defineProperty(secrets, inspect.custom, { value: redacted, enumerable: false });
   return secrets;
+}
+
+/** Keys of the core's sections that only make sense together. */
+function checkCore(config: Omit<Config, 'secrets'>, origins: Map<string, string>, problems: string[]): void {
+  const where = (key: string) => `${key} (${originOf(key.split('.'), origins)})`;
+  // Workers read each turn's image from the store by hash: a SQLite file on the serve host is out of their reach.
+  if (config.queue.url !== '' && !/^rediss?:\/\//.test(config.store.url)) {
+    problems.push(
+      `${where('queue.url')}: a Redis job queue needs a shared store, but ${where('store.url')} is ${JSON.stringify(config.store.url)}; set store.url to redis://… (it may be the same Redis)`,
+    );
+  }
 }
 
 /** A surface that is switched on must be able to connect; say so at start, not at first message. */

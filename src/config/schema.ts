@@ -108,6 +108,19 @@ function coreShape(surfaceNames: readonly string[]) {
     }),
     queue: section({
       url: queueUrl(),
+      name: nonEmpty(),
+      lockMs: int(1000),
+      stalledIntervalMs: int(1000),
+      connectTimeoutMs: int(100),
+    }),
+    worker: section({
+      concurrency: int(1),
+      metricsHost: nonEmpty(),
+      metricsPort: int(0, 65535),
+    }),
+    serve: section({
+      metricsHost: nonEmpty(),
+      metricsPort: int(0, 65535),
     }),
     limits: section({
       maxImageBytes: int(1),

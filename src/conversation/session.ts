@@ -14,6 +14,11 @@ export interface StoredTurn {
   imageHash: string;
   /** Epoch milliseconds. */
   at: number;
+  /**
+   * The request it answers (the job id): a platform's redelivery handled by a
+   * second serve process joins the same job, and must not store the turn twice.
+   */
+  jobId?: string;
 }
 
 export interface Session {

@@ -10,6 +10,7 @@ export interface SessionStore {
    * session if needed and refreshes its idle expiry. Appends to one key are
    * serialised (in this process, and across processes on Redis), and each is
    * one write of the whole session, so a crash never leaves half a session.
+   * A turn whose jobId the session already holds is not stored again.
    */
   appendTurn(key: string, turn: StoredTurn): Promise<Session>;
   /** Forgets the conversation: the next turn starts a new one. */
@@ -53,6 +54,7 @@ export async function createSessionStore(
       return backend.withLock(SESSIONS + key, async () => {
         const now = Date.now();
         const previous = await backend.get<Session>(SESSIONS + key);
+        if (turn.jobId !== undefined && previous?.turns.some((t) => t.jobId === turn.jobId)) return previous;
         const turns = capTurns([...(previous?.turns ?? []), turn], turn.imageHash, MAX_STORED_TURNS);
         const session: Session = {
           key,

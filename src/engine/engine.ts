@@ -11,7 +11,7 @@ import { PixelWorkers } from './pixel-workers.js';
 import { SamEncoderThread } from './sam-thread.js';
 import { type LoadedPack, openPack, releasePack, runGraph } from './pack.js';
 import { maskSummariesFromLowRes } from './postprocess.js';
-import { buildPrompt } from './prompt.js';
+import { buildPrompt, promptPositions } from './prompt.js';
 import { type FloatData, allocFloat, copyFloats, floatTensor } from './tensors.js';
 import { IMAGE_SLOT } from './tokenizer.js';
 import type { ChatEngine, ChatRequest, ChatResult, ChatTurn, EngineStats, GraphRun, Segment, StageTimings } from './types.js';
@@ -90,7 +90,7 @@ export class Engine implements ChatEngine {
 
   /** Prompt length in decoder positions (image rows included) for these turns. */
   countPromptTokens(turns: readonly ChatTurn[]): number {
-    return this.pack.tokenizer.positions(this.pack.tokenizer.encodePrompt(buildPrompt(this.manifest, turns)));
+    return promptPositions(this.pack.tokenizer, this.manifest, turns);
   }
 
   chat(request: ChatRequest): Promise<ChatResult> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -105,4 +106,14 @@ export async function loadManifest(packDir: string): Promise<PackManifest> {
     throw new UserInputError(`Model pack manifest ${file} is invalid at "${key}": ${issue.message}`, 'model_pack_invalid');
   }
   return parsed.data;
+}
+
+/**
+ * Names a pack by its manifest's content, so that a job queued for one pack is
+ * never answered by a worker that loaded another (a converted pack's manifest
+ * records its dtype, form, quantization and graphs). Both sides parse the same
+ * file with the same schema, so the parsed manifest serialises alike.
+ */
+export function packFingerprint(manifest: PackManifest): string {
+  return `${manifest.name}@${createHash('sha256').update(JSON.stringify(manifest)).digest('hex').slice(0, 12)}`;
 }

@@ -72,3 +72,14 @@ function mergeTemplateParts(parts: PromptPart[]): PromptPart[] {
 export function promptText(manifest: PackManifest, parts: readonly PromptPart[]): string {
   return parts.map((p) => (p.kind === 'image' ? manifest.tokens.image : p.text)).join('');
 }
+
+/** What counting a prompt needs of the tokenizer (LisaTokenizer has it). */
+interface PromptEncoder {
+  encodePrompt(parts: readonly PromptPart[]): number[];
+  positions(ids: readonly number[]): number;
+}
+
+/** Decoder positions (image rows included) the prompt for these turns takes. */
+export function promptPositions(tokenizer: PromptEncoder, manifest: PackManifest, turns: readonly ChatTurn[]): number {
+  return tokenizer.positions(tokenizer.encodePrompt(buildPrompt(manifest, turns)));
+}

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { errorFromWire, errorToWire } from '../errors.js';
 import { type PackManifest, loadManifest } from './manifest.js';
 import type { ProviderName } from './providers.js';
-import { buildPrompt } from './prompt.js';
+import { promptPositions } from './prompt.js';
 import type { EngineOptions } from './options.js';
 import type { FromEngine, ThreadInit, ToEngine } from './protocol.js';
 import { LisaTokenizer } from './tokenizer.js';
@@ -85,7 +85,7 @@ export class EngineThread implements ChatEngine {
   }
 
   countPromptTokens(turns: readonly ChatTurn[]): number {
-    return this.tokenizer.positions(this.tokenizer.encodePrompt(buildPrompt(this.manifest, turns)));
+    return promptPositions(this.tokenizer, this.manifest, turns);
   }
 
   stats(): EngineStats {
