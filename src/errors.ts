@@ -30,6 +30,7 @@ export type UserInputErrorCode =
   | 'not_allowed'
   | 'rate_limited'
   | 'queue_full'
+  | 'queue_unavailable'
   | 'cancelled'
   | 'no_image'
   | 'download_failed'
@@ -38,6 +39,35 @@ export type UserInputErrorCode =
   | 'checkpoint_unsafe'
   | 'command_line_too_long'
   | 'output_invalid';
+
+/**
+ * Redis (the job queue, or the store shared with workers) is unreachable right
+ * now. Users see "try again"; the clients reconnect by themselves. `cause` (the
+ * connection error) is for logs only, never shown.
+ */
+export function queueUnavailable(cause?: unknown): UserInputError {
+  return unavailable("it can't reach its job queue", cause);
+}
+
+export function storeUnavailable(cause?: unknown): UserInputError {
+  return unavailable("it can't reach its store", cause);
+}
+
+function unavailable(what: string, cause: unknown): UserInputError {
+  const error = new UserInputError(`LISA is busy right now: ${what}. Please try again in a minute.`, 'queue_unavailable');
+  if (cause !== undefined) error.cause = cause;
+  return error;
+}
+
+/** At start: Redis did not answer at `url` (shown without its password) within the connect timeout. */
+export function redisUnreachable(field: string, url: string, reason: string): UserInputError {
+  return new UserInputError(`${field}: cannot reach ${redactUrl(url)} (${reason})`, 'config_invalid');
+}
+
+/** A connection URL as it may appear in messages and logs: any password replaced. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
 
 export function isUserInputError(error: unknown): error is UserInputError {
   return error instanceof UserInputError;

@@ -74,7 +74,7 @@ describe.skipIf(redis.skip)('BullMQ job queue', () => {
   /** A fresh queue name, its submitter, and a way to start workers on it. */
   async function setup(maxQueue = 10) {
     const name = `test-${++queueNumber}`;
-    const queue = new BullmqJobQueue<Payload, string>({ url: server.url, name, maxQueue });
+    const queue = await BullmqJobQueue.open<Payload, string>({ url: server.url, name, maxQueue });
     const g = gates();
     const workers: BullmqWorker[] = [];
     cleanups.push(async () => {
@@ -123,6 +123,22 @@ describe.skipIf(redis.skip)('BullMQ job queue', () => {
     await expect(second.result).resolves.toBe('answer to x');
     expect(g.ran).toEqual(['x']);
     expect(events).toEqual([{ type: 'started' }]);
+  });
+
+  it('takes the job ids surfaces use, which BullMQ alone refuses (with a colon, or all digits), and hands the same id to the handler', async () => {
+    const { queue, g, startWorker } = await setup();
+    const seen: string[] = [];
+    await startWorker({ concurrency: 3 }, async (payload, context) => {
+      seen.push(context.jobId);
+      return g.handler(payload, context);
+    });
+    const ids = ['discord:1234567890', '42', 'web:a%3Ab:c'];
+    const jobs = ids.map((jobId, i) => queue.submit({ name: `id${i}` }, { jobId }));
+    expect(jobs.map((job) => job.jobId)).toEqual(ids);
+    for (let i = 0; i < ids.length; i++) await g.started(`id${i}`);
+    expect([...seen].sort()).toEqual([...ids].sort());
+    for (let i = 0; i < ids.length; i++) g.release(`id${i}`);
+    await expect(Promise.all(jobs.map((job) => job.result))).resolves.toEqual(['answer to id0', 'answer to id1', 'answer to id2']);
   });
 
   it('reports the queue position while waiting, then started', async () => {

@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Keyv } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
-import KeyvRedis from '@keyv/redis';
 import { UserInputError } from '../errors.js';
+import { openRedisStore } from './backend-redis.js';
 
 /**
  * One keyv connection shared by the session, image and dedupe stores. Each
@@ -48,10 +46,18 @@ export function idleMs(options: StoreOptions): number {
   return options.idleMinutes * 60_000;
 }
 
-/** Opens `sqlite://<file>` (relative to process.cwd()) or `redis://...`; `field` names the config key in errors. */
-export async function openKvBackend(url: string, field = 'store.url'): Promise<KvBackend> {
+/**
+ * Opens `sqlite://<file>` (relative to process.cwd()) or `redis://...`; `field`
+ * names the config key in errors. A Redis that does not answer within
+ * `connectTimeoutMs` is a config error naming the URL; one that goes away
+ * later makes operations fail at once with 'queue_unavailable' until it is back.
+ */
+export async function openKvBackend(url: string, field = 'store.url', options: { connectTimeoutMs?: number } = {}): Promise<KvBackend> {
   if (url.startsWith('sqlite://')) return openSqlite(url, field);
-  if (url.startsWith('redis://') || url.startsWith('rediss://')) return openRedis(url, field);
+  if (url.startsWith('redis://') || url.startsWith('rediss://')) {
+    const { keyv, specifics } = await openRedisStore(url, field, options.connectTimeoutMs);
+    return new KeyvBackend('redis', keyv, new LocalLocks(), specifics);
+  }
   throw new UserInputError(
     `${field} must be sqlite://<file> or redis://host:port/db, got ${JSON.stringify(url)}`,
     'config_invalid',
@@ -62,8 +68,6 @@ export async function openKvBackend(url: string, field = 'store.url'): Promise<K
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 /** SQLite's table for binary values (keyv's holds JSON text only). */
 const BYTES_TABLE = 'lisa_bytes';
-const LOCK_TTL_MS = 10_000;
-const LOCK_WAIT_MS = 15_000;
 
 async function openSqlite(url: string, field: string): Promise<KvBackend> {
   const file = url.slice('sqlite://'.length);
@@ -132,76 +136,15 @@ async function openSqlite(url: string, field: string): Promise<KvBackend> {
   });
 }
 
-/** The few raw commands used beside keyv, for atomicity keyv does not offer. */
-interface RawRedis {
-  set(
-    key: string,
-    value: string,
-    options: { condition: 'NX'; expiration: { type: 'PX'; value: number } },
-  ): Promise<string | null>;
-  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-}
-
-const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-
-async function openRedis(url: string, field: string): Promise<KvBackend> {
-  const adapter = new KeyvRedis(url, { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 10_000 });
-  const keyv = new Keyv(adapter, { namespace: undefined, useKeyPrefix: false, throwOnErrors: true });
-  let raw: RawRedis;
-  try {
-    raw = (await adapter.getClient()) as unknown as RawRedis;
-  } catch (error) {
-    throw new Error(`${field}: cannot connect to ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
-  }
-  const claim = async (key: string, ttlMs: number) =>
-    (await raw.set(key, '1', { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) } })) ===
-    'OK';
-
-  return new KeyvBackend('redis', keyv, new LocalLocks(), {
-    // Base64 text through keyv: node-redis hands values back as strings unless asked per command.
-    getBytes: async (key) => {
-      const raw = await keyv.getRaw<string>(key);
-      if (raw === undefined || typeof raw.value !== 'string') return undefined;
-      const buffer = Buffer.from(raw.value, 'base64');
-      return { value: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), expires: raw.expires ?? undefined };
-    },
-    setBytes: async (key, value, ttlMs) => {
-      const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
-      if (!(await keyv.set(key, text, ttlMs))) throw new Error(`store write failed for ${key}`);
-    },
-    claim,
-    lock: async (key, fn) => {
-      const lockKey = `locks:${key}`;
-      const token = randomUUID();
-      const deadline = Date.now() + LOCK_WAIT_MS;
-      for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-        const acquired = await raw.set(lockKey, token, {
-          condition: 'NX',
-          expiration: { type: 'PX', value: LOCK_TTL_MS },
-        });
-        if (acquired === 'OK') break;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for the lock on ${key}`);
-        await sleep(delay);
-      }
-      try {
-        return await fn();
-      } finally {
-        // Only our own lock: if it expired and someone else holds it now, leave theirs alone.
-        await raw.eval(RELEASE_SCRIPT, { keys: [lockKey], arguments: [token] });
-      }
-    },
-    close: async () => {
-      await keyv.disconnect();
-    },
-  });
-}
-
-interface Specifics {
+/** What differs between the SQLite and Redis backends. */
+export interface Specifics {
   getBytes: KvBackend['getBytes'];
   setBytes: KvBackend['setBytes'];
   claim(key: string, ttlMs: number): Promise<boolean>;
   /** The cross-process part of a lock; the in-process mutex is taken first. */
   lock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /** The error to throw instead of `error` when it means the store is unreachable right now; undefined keeps `error`. */
+  unavailable?(error: unknown): Error | undefined;
   close(): Promise<void>;
 }
 
@@ -216,7 +159,7 @@ class KeyvBackend implements KvBackend {
   ) {}
 
   async getEntry<T>(key: string): Promise<{ value: T; expires: number | undefined } | undefined> {
-    const raw = await this.keyv.getRaw<T>(key);
+    const raw = await this.guard(() => this.keyv.getRaw<T>(key));
     if (raw === undefined || raw.value === undefined) return undefined;
     return { value: raw.value, expires: raw.expires ?? undefined };
   }
@@ -226,33 +169,42 @@ class KeyvBackend implements KvBackend {
   }
 
   async set(key: string, value: unknown, ttlMs: number): Promise<void> {
-    if (!(await this.keyv.set(key, value, ttlMs))) throw new Error(`store write failed for ${key}`);
+    if (!(await this.guard(() => this.keyv.set(key, value, ttlMs)))) throw new Error(`store write failed for ${key}`);
   }
 
   getBytes(key: string) {
-    return this.specifics.getBytes(key);
+    return this.guard(() => this.specifics.getBytes(key));
   }
 
   setBytes(key: string, value: Uint8Array, ttlMs: number) {
-    return this.specifics.setBytes(key, value, ttlMs);
+    return this.guard(() => this.specifics.setBytes(key, value, ttlMs));
   }
 
   async delete(key: string): Promise<void> {
-    await this.keyv.delete(key);
+    await this.guard(() => this.keyv.delete(key));
   }
 
   claim(key: string, ttlMs: number): Promise<boolean> {
-    return this.specifics.claim(key, ttlMs);
+    return this.guard(() => this.specifics.claim(key, ttlMs));
   }
 
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.run(key, () => this.specifics.lock(key, fn));
+    return this.locks.run(key, () => this.guard(() => this.specifics.lock(key, fn)));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.specifics.close();
+  }
+
+  /** Store failures while the store is unreachable become the user's "busy, try again". */
+  private async guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw this.specifics.unavailable?.(error) ?? error;
+    }
   }
 }
 
@@ -274,8 +226,4 @@ class LocalLocks {
     });
     return result;
   }
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -21,5 +21,18 @@ export function cancelKey(queueName: string, jobId: string): string {
   return `${PREFIX}:${queueName}:lisa:cancelled:${jobId}`;
 }
 
+/**
+ * BullMQ refuses custom job ids that are integers or hold a ':' (ours are
+ * e.g. "discord:1234"). Both sides name jobs in BullMQ through these, and
+ * speak the port's ids everywhere else (cancel messages, the handler's context).
+ */
+export function toBullmqId(jobId: string): string {
+  return `j${jobId.replace(/[%:]/g, (c) => (c === '%' ? '%25' : '%3A'))}`;
+}
+
+export function fromBullmqId(id: string): string {
+  return id.slice(1).replace(/%(25|3A)/g, (_, code: string) => (code === '25' ? '%' : ':'));
+}
+
 /** Long enough to outlive any turn; a cancelled id is not expected to be reused within it. */
 export const CANCEL_KEY_TTL_S = 3600;

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /** redis-server on PATH, or undefined. */
@@ -33,21 +34,78 @@ export function redisAvailability(): { skip: boolean; reason?: string } {
 
 export interface RedisServer {
   url: string;
+  port: number;
+  /** Stops the server (SIGTERM, then SIGKILL if it lingers). Safe to call twice. */
   stop(): Promise<void>;
+  /** Stops it if running and starts a new redis-server on the same port; with `persist`, on the same data. */
+  restart(): Promise<void>;
 }
 
-/** Starts a throwaway redis-server (no persistence) on a free port and waits until it answers PING. */
-export async function startRedis(): Promise<RedisServer> {
+export interface StartRedisOptions {
+  /**
+   * Keep the data across restart(): an append-only file synced on every write,
+   * in a temporary directory removed when the process exits. Without it the
+   * server keeps nothing, and a restart starts empty.
+   */
+  persist?: boolean;
+}
+
+/** Every redis-server started here that has not exited yet, and data dirs to remove: all go at process exit, however the tests end. */
+const children = new Set<ChildProcess>();
+const dataDirs = new Set<string>();
+let cleanupInstalled = false;
+
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.once('exit', () => {
+    for (const child of children) child.kill('SIGKILL');
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/** Starts a throwaway redis-server on a free port and waits until it answers PING. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const binary = findRedisServer();
   if (!binary) throw new Error('redis-server is not installed');
+  installCleanup();
   const port = await freePort();
-  const child = spawn(binary, ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
+  let dir: string | undefined;
+  if (options.persist) {
+    dir = mkdtempSync(path.join(tmpdir(), 'lisa-redis-'));
+    dataDirs.add(dir);
+  }
+  const storage = dir
+    ? ['--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--save', '', '--appendonly', 'no'];
+  let child: ChildProcess | undefined = await spawnRedis(binary, port, storage);
+  const stop = async () => {
+    if (child) await stopChild(child);
+    child = undefined;
+  };
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    stop,
+    async restart() {
+      await stop();
+      child = await spawnRedis(binary, port, storage);
+    },
+  };
+}
+
+async function spawnRedis(binary: string, port: number, storage: string[]): Promise<ChildProcess> {
+  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', ...storage], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  children.add(child);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${stderr}`))),
+    child.once('exit', (code) => {
+      children.delete(child);
+      reject(new Error(`redis-server exited with ${code}: ${stderr}`));
+    }),
   );
   exited.catch(() => undefined);
   try {
@@ -56,7 +114,7 @@ export async function startRedis(): Promise<RedisServer> {
     child.kill('SIGKILL');
     throw error;
   }
-  return { url: `redis://127.0.0.1:${port}/0`, stop: () => stopChild(child) };
+  return child;
 }
 
 function freePort(): Promise<number> {
@@ -95,10 +153,17 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
+/** How long a SIGTERMed redis-server may take to shut down before it is killed. */
+const STOP_GRACE_MS = 5_000;
+
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once('exit', () => resolve());
+    const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
     child.kill('SIGTERM');
   });
 }
