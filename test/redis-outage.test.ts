@@ -203,4 +203,56 @@ describe.skipIf(redis.skip)('Redis outages', () => {
     const caught = await pending.result.catch((error: unknown) => error);
     expect(caught).toBeInstanceOf(UserInputError);
   });
+
+  it('runs a turn again when it ended while Redis was away for longer than its lock, and answers it once', async () => {
+    const redisServer = await server({ persist: true });
+    const name = `outage-lock-${Date.now()}`;
+    const queue = await BullmqJobQueue.open<Payload, string>({ url: redisServer.url, name, maxQueue: 10, outageGraceMs: 120_000 });
+    let runs = 0;
+    let firstRunStarted!: () => void;
+    const started = new Promise<void>((resolve) => (firstRunStarted = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const worker = await startBullmqWorker<Payload, string>(
+      redisServer.url,
+      name,
+      async (payload) => {
+        runs++;
+        if (runs === 1) {
+          firstRunStarted();
+          await released;
+        }
+        return `run ${runs} of ${payload.name}`;
+      },
+      { lockMs: LOCK_MS, stalledIntervalMs: LOCK_MS / 2 },
+    );
+    cleanups.push(() => worker.close({ force: true }));
+    cleanups.push(() => queue.close());
+    const turn = queue.submit({ name: 'turn' });
+    await started;
+
+    await redisServer.stop();
+    release();
+    // Away longer than the lock: when Redis returns, the first run's result is refused (its lock is gone).
+    await new Promise((resolve) => setTimeout(resolve, 2 * LOCK_MS));
+    await redisServer.restart();
+
+    await expect(turn.result).resolves.toBe('run 2 of turn');
+    expect(runs).toBe(2);
+  });
+
+  it('closes the queue and the worker without waiting for a Redis that is gone', async () => {
+    const redisServer = await server();
+    const name = `outage-close-${Date.now()}`;
+    const queue = await BullmqJobQueue.open<Payload, string>({ url: redisServer.url, name, maxQueue: 10 });
+    const worker = await startBullmqWorker<Payload, string>(redisServer.url, name, async () => 'unused');
+    await redisServer.stop();
+    await expect.poll(() => queue.reachable() || worker.reachable(), eventually).toBe(false);
+    await worker.close({ force: true });
+    await queue.close();
+    expect(queue.reachable()).toBe(false);
+  });
 });
+
+/** A short job lock, so a lock that expires during an outage does so within the test. */
+const LOCK_MS = 1000;
