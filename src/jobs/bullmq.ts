@@ -6,7 +6,8 @@ import { pendingResult, queueFull } from './job-result.js';
 import { CANCEL_KEY_TTL_S, cancelChannel, cancelKey, fromBullmqId, toBullmqId, type JobOutcome } from './bullmq-wire.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, Reconnects, clientReady, isConnectionError, reachWithin } from './redis-connection.js';
 import { QUEUE_OUTAGE_GRACE_MS, RedisOutage, type WatchedClient } from './redis-outage.js';
-import type { JobProgress, JobQueue, SubmitOptions, SubmittedJob } from './queue.js';
+import { type Entry, LiveJobs, notify } from './bullmq-live.js';
+import type { JobQueue, SubmitOptions, SubmittedJob } from './queue.js';
 
 export interface BullmqJobQueueOptions {
   /** redis://… shared with the workers. */
@@ -19,17 +20,6 @@ export interface BullmqJobQueueOptions {
   connectTimeoutMs?: number;
   /** How long submitted jobs wait for a lost Redis to return before they are refused; QUEUE_OUTAGE_GRACE_MS by default. */
   outageGraceMs?: number;
-}
-
-interface Entry<Out> {
-  jobId: string;
-  listeners: Array<(event: JobProgress) => void>;
-  state: 'submitting' | 'waiting' | 'running';
-  position?: number;
-  settled: boolean;
-  resolve(value: Out): void;
-  reject(error: unknown): void;
-  result: Promise<Out>;
 }
 
 /**
@@ -53,10 +43,9 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
   private outage: RedisOutage | undefined;
   /** The newest queue event handled (or the stream's end at start): where a lookup after an outage reads on from. */
   private lastEventId = '0';
-  private readonly live = new Map<string, Entry<Out>>();
+  private readonly live = new LiveJobs<Out>();
   private adding: Promise<void> = Promise.resolve();
   private closed = false;
-  private drained: Array<() => void> = [];
 
   /** Connects to Redis; rejects with a config error naming the URL when it does not answer within connectTimeoutMs. */
   static async open<In, Out>(options: BullmqJobQueueOptions): Promise<BullmqJobQueue<In, Out>> {
@@ -119,11 +108,11 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
   }
 
   get size(): number {
-    return [...this.live.values()].filter((entry) => entry.state !== 'running').length;
+    return this.live.all().filter((entry) => entry.state !== 'running').length;
   }
 
   get running(): number {
-    return [...this.live.values()].filter((entry) => entry.state === 'running').length;
+    return this.live.all().filter((entry) => entry.state === 'running').length;
   }
 
   submit(payload: In, options: SubmitOptions = {}): SubmittedJob<Out> {
@@ -153,7 +142,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
       reject,
       result,
     };
-    this.live.set(entry.jobId, entry);
+    this.live.add(entry);
     // One add at a time, so this submitter's own jobs count against maxQueue in order.
     this.adding = this.adding.then(() => this.enqueue(entry, payload));
     return this.handle(entry);
@@ -161,14 +150,14 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
 
   async close(): Promise<void> {
     this.closed = true;
-    const waiting = [...this.live.values()].filter((entry) => entry.state !== 'running');
+    const waiting = this.live.all().filter((entry) => entry.state !== 'running');
     for (const entry of waiting) {
-      this.settle(entry, () =>
+      this.live.settle(entry, () =>
         entry.reject(new UserInputError('LISA is restarting. Please ask again in a moment.', 'cancelled')),
       );
       await this.queue.remove(toBullmqId(entry.jobId)).catch(() => 0);
     }
-    if (this.live.size > 0) await new Promise<void>((res) => this.drained.push(res));
+    await this.live.whenEmpty();
     await this.shutdown();
   }
 
@@ -194,7 +183,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
       if (entry.state === 'submitting') entry.state = 'waiting';
       await this.sendPositions();
     } catch (error) {
-      this.settle(entry, () => entry.reject(this.unavailableOr(error)));
+      this.live.settle(entry, () => entry.reject(this.unavailableOr(error)));
     }
   }
 
@@ -212,7 +201,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
     if (entry.settled) return;
     const wasRunning = entry.state === 'running';
     // The caller hears at once, as with the in-process queue.
-    this.settle(entry, () => entry.reject(new UserInputError('The request was cancelled.', 'cancelled')));
+    this.live.settle(entry, () => entry.reject(new UserInputError('The request was cancelled.', 'cancelled')));
     try {
       // A job a worker holds is locked and stays; only a waiting one is removed.
       const removed = wasRunning ? 0 : await this.queue.remove(toBullmqId(entry.jobId));
@@ -229,7 +218,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
     const entry = this.live.get(jobId);
     if (!entry || entry.state === 'running') return;
     entry.state = 'running';
-    this.emit(entry, { type: 'started' });
+    this.live.emit(entry, { type: 'started' });
     void this.sendPositions();
   }
 
@@ -238,8 +227,8 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
     const entry = this.live.get(jobId);
     if (!entry) return;
     const outcome = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobOutcome<Out>;
-    if (outcome?.ok) this.settle(entry, () => entry.resolve(outcome.value), true);
-    else this.settle(entry, () => entry.reject(errorFromWire(outcome.error)), true);
+    if (outcome?.ok) this.live.settle(entry, () => entry.resolve(outcome.value), true);
+    else this.live.settle(entry, () => entry.reject(errorFromWire(outcome.error)), true);
     void this.sendPositions();
   }
 
@@ -248,13 +237,13 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
     const entry = this.live.get(jobId);
     if (!entry) return;
     // Outside the handler: e.g. the job stalled more often than BullMQ allows.
-    this.settle(entry, () => entry.reject(new Error(`job ${jobId} failed in the queue: ${reason}`)), true);
+    this.live.settle(entry, () => entry.reject(new Error(`job ${jobId} failed in the queue: ${reason}`)), true);
     void this.sendPositions();
   }
 
   /** Redis stayed away past the grace period: every job this submitter waits for is refused. */
   private refuseAll(): void {
-    for (const entry of [...this.live.values()]) this.settle(entry, () => entry.reject(queueUnavailable()), true);
+    for (const entry of this.live.all()) this.live.settle(entry, () => entry.reject(queueUnavailable()), true);
   }
 
   /**
@@ -264,7 +253,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
    * with a Redis that restarted empty: that one is refused, not left pending.
    */
   private async lookUpAgain(): Promise<void> {
-    const submitted = [...this.live.values()].filter((entry) => entry.state !== 'submitting');
+    const submitted = this.live.all().filter((entry) => entry.state !== 'submitting');
     try {
       const gone: Array<Entry<Out>> = [];
       for (const entry of submitted) {
@@ -278,29 +267,14 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
         if (event.event === 'completed') this.finished(fromBullmqId(event.jobId), event.returnvalue);
         if (event.event === 'failed') this.failed(fromBullmqId(event.jobId), event.failedReason);
       }
-      for (const entry of gone) this.settle(entry, () => entry.reject(queueUnavailable()), true);
+      for (const entry of gone) this.live.settle(entry, () => entry.reject(queueUnavailable()), true);
     } catch {
       // Redis went away again: the next return looks again, or the grace period ends it.
     }
   }
 
-  /**
-   * Settles the result once. The entry stays live while a worker may still run
-   * it (close() waits for those) unless `done` says the worker has finished.
-   */
-  private settle(entry: Entry<Out>, outcome: () => void, done = false): void {
-    if (!entry.settled) {
-      entry.settled = true;
-      outcome();
-    }
-    if ((done || entry.state !== 'running') && this.live.get(entry.jobId) === entry) {
-      this.live.delete(entry.jobId);
-      if (this.live.size === 0) for (const res of this.drained.splice(0)) res();
-    }
-  }
-
   private async sendPositions(): Promise<void> {
-    const waiting = [...this.live.values()].filter((entry) => entry.state === 'waiting');
+    const waiting = this.live.all().filter((entry) => entry.state === 'waiting');
     if (waiting.length === 0) return;
     try {
       const active = await this.queue.getActiveCount();
@@ -311,16 +285,12 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
         const position = active + index + 1;
         if (entry.position !== position) {
           entry.position = position;
-          this.emit(entry, { type: 'queued', position });
+          this.live.emit(entry, { type: 'queued', position });
         }
       }
     } catch {
       // Positions are a courtesy; the next event tries again.
     }
-  }
-
-  private emit(entry: Entry<Out>, event: JobProgress): void {
-    for (const listener of entry.listeners) notify(listener, event);
   }
 }
 
@@ -328,12 +298,4 @@ function fieldsOf(fields: string[]): Record<string, string> {
   const record: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
   return record;
-}
-
-function notify(listener: (event: JobProgress) => void, event: JobProgress): void {
-  try {
-    listener(event);
-  } catch {
-    // A failing progress callback must not fail the job.
-  }
 }
