@@ -9,6 +9,10 @@ import { QUEUE_OUTAGE_GRACE_MS, RedisOutage, type WatchedClient } from './redis-
 import { type Entry, LiveJobs, notify } from './bullmq-live.js';
 import type { JobQueue, SubmitOptions, SubmittedJob } from './queue.js';
 
+/** Looking jobs up again after an outage: how often to try while Redis answers but the lookup fails, and how far apart. */
+const LOOKUP_ATTEMPTS = 3;
+const LOOKUP_RETRY_MS = 1_000;
+
 export interface BullmqJobQueueOptions {
   /** redis://… shared with the workers. */
   url: string;
@@ -252,7 +256,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
    * in the event stream, read here from the last event handled) or was lost
    * with a Redis that restarted empty: that one is refused, not left pending.
    */
-  private async lookUpAgain(): Promise<void> {
+  private async lookUpAgain(attempt = 1): Promise<void> {
     const submitted = this.live.all().filter((entry) => entry.state !== 'submitting');
     try {
       const gone: Array<Entry<Out>> = [];
@@ -261,7 +265,8 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
       }
       if (gone.length === 0) return;
       // After the state lookups: a job that finished before them has its event in the stream by now.
-      const stream = (await this.client.xrange(this.queue.keys.events, `(${this.lastEventId}`, '+')) as Array<[string, string[]]>;
+      // From the last event handled, inclusive (exclusive ranges need Redis 6.2); a repeat settles nothing twice.
+      const stream = (await this.client.xrange(this.queue.keys.events, this.lastEventId, '+')) as Array<[string, string[]]>;
       for (const [, fields] of stream) {
         const event = fieldsOf(fields);
         if (event.event === 'completed') this.finished(fromBullmqId(event.jobId), event.returnvalue);
@@ -270,6 +275,10 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
       for (const entry of gone) this.live.settle(entry, () => entry.reject(queueUnavailable()), true);
     } catch {
       // Redis went away again: the next return looks again, or the grace period ends it.
+      if (!this.reachable()) return;
+      // Reachable but the lookup failed: try again, and refuse rather than leave jobs pending for ever.
+      if (attempt < LOOKUP_ATTEMPTS) setTimeout(() => void this.lookUpAgain(attempt + 1), LOOKUP_RETRY_MS).unref();
+      else for (const entry of submitted) this.live.settle(entry, () => entry.reject(queueUnavailable()), true);
     }
   }
 

@@ -33,11 +33,18 @@ export class Reconnects {
 
   /**
    * A client for short commands that fail at once while Redis is unreachable
-   * (no offline queue, no retry of a command cut off by a disconnect), so
-   * callers can answer "busy" instead of waiting.
+   * (no offline queue, no retry of a command cut off by a disconnect, a
+   * bounded wait for each reply), so callers can answer "busy" instead of
+   * waiting. Not for blocking commands.
    */
   promptClient(): Redis {
-    const client = new Redis(this.url, { ...this.options(), enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const client = new Redis(this.url, {
+      ...this.options(),
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // A connection that died without closing (a network cut) would otherwise hold a command until the OS notices.
+      commandTimeout: this.connectTimeoutMs,
+    });
     // Failures reach the callers of commands; an unhandled 'error' event would end the process.
     client.on('error', () => undefined);
     return client;
