@@ -7,6 +7,7 @@ import { registerBench } from './cli/bench.js';
 import { registerEval } from './cli/eval.js';
 import { registerModels } from './cli/models.js';
 import { registerServe } from './cli/serve.js';
+import { registerWorker } from './cli/worker.js';
 
 /**
  * `lisa-bot <command>`. Exit codes: 0 success, 2 bad input (one line on
@@ -24,6 +25,7 @@ registerBench(program);
 registerEval(program);
 registerModels(program);
 registerServe(program);
+registerWorker(program);
 registerDiscord(program);
 
 try {

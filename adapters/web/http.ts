@@ -79,6 +79,7 @@ const STATUS_BY_CODE: Partial<Record<UserInputErrorCode, number>> = {
   not_allowed: 403,
   rate_limited: 429,
   queue_full: 503,
+  queue_unavailable: 503,
   cancelled: 409,
   model_pack_missing: 503,
   model_pack_invalid: 503,

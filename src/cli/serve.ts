@@ -1,18 +1,22 @@
 import type { Command } from 'commander';
 import { surfaceSecretKeys, surfaces as registry } from '../../adapters/index.js';
 import type { RunningSurface, SurfaceContext } from '../assistant/surface.js';
-import { loadConfig } from '../config/index.js';
+import { type Config, loadConfig } from '../config/index.js';
 import { UserInputError } from '../errors.js';
-import { createLogger } from '../logger.js';
-import { createRuntime } from '../runtime.js';
+import { type Logger, createLogger } from '../logger.js';
+import { startHealthServer } from '../metrics/server.js';
+import { type ServeRuntime, createRuntime } from '../runtime.js';
+import { createQueuedRuntime } from '../runtime-queued.js';
 import { ensureModelPack } from './default-pack.js';
+import { exitSoonAfterShutdown, shutdownSignals } from './shutdown.js';
 
 /**
  * `lisa-bot serve`: every surface of the registry (adapters/index.ts) that is
  * switched on: the web chat unless disabled, Discord and Slack when their
  * tokens are set. The CLI is where the core and the adapters are put
  * together; an entry loads its platform SDK only when it starts, so serve
- * never loads an SDK it doesn't use.
+ * never loads an SDK it doesn't use. With queue.url, turns run in
+ * `lisa-bot worker` processes and serve never loads the model.
  */
 export function registerServe(program: Command): void {
   program
@@ -35,16 +39,22 @@ async function serve(configFile: string | undefined): Promise<void> {
     );
   }
   const logger = createLogger({ level: config.log.level, redact: surfaceSecretKeys });
+  const signals = shutdownSignals(logger);
   await ensureModelPack(config, logger);
-  const runtime = await createRuntime(config, logger);
+  const runtime = config.queue.url === '' ? await createRuntime(config, logger) : await createQueuedRuntime(config, logger);
   const context: SurfaceContext = { assistant: runtime.assistant, config, logger, metrics: runtime.metrics, readiness: runtime.readiness };
   const running: RunningSurface[] = [];
+  const closers: Array<() => Promise<void>> = [];
   const stop = async () => {
+    runtime.readiness.markNotReady('shutting down');
     await Promise.allSettled(running.map((s) => s.stop()));
     await runtime.close();
+    await Promise.allSettled(closers.map((close) => close()));
   };
   try {
     for (const surface of switchedOn) running.push(await surface.start(context));
+    const health = await healthServer(config, switchedOn.some((s) => s.name === 'web'), runtime, logger);
+    if (health) closers.push(health.close);
   } catch (error) {
     await stop();
     throw error;
@@ -54,14 +64,22 @@ async function serve(configFile: string | undefined): Promise<void> {
     logger.warn(`model "${runtime.assistant.model.name}" is a demo pack, not LISA: answers only find the toy palette colours`);
   }
 
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'shutting down');
-      runtime.readiness.markNotReady('shutting down');
-      resolve();
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+  await signals.first;
+  await Promise.race([stop(), signals.second]);
+  exitSoonAfterShutdown(logger);
+}
+
+/** With the web chat off, /metrics, /healthz and /readyz get a server of their own (serve.metricsPort). */
+async function healthServer(config: Config, webOn: boolean, runtime: ServeRuntime, logger: Logger) {
+  if (webOn || config.serve.metricsPort === 0) return undefined;
+  const health = await startHealthServer({
+    host: config.serve.metricsHost,
+    port: config.serve.metricsPort,
+    metrics: runtime.metrics,
+    readiness: runtime.readiness,
+    logger,
+    field: 'serve.metricsPort',
   });
-  await stop();
+  logger.info({ url: health.url }, `metrics and health at ${new URL('metrics', health.url).href}`);
+  return health;
 }

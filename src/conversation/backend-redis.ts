@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Keyv } from 'keyv';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { UserInputError, redisUnreachable, storeUnavailable } from '../errors.js';
-import type { Specifics } from './backend.js';
+import type { Specifics } from './backend-specifics.js';
 
 /** How long opening the store waits for Redis to answer when the caller gives no timeout. */
 export const STORE_CONNECT_TIMEOUT_MS = 10_000;

@@ -4,6 +4,7 @@ import { Keyv } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import { UserInputError } from '../errors.js';
 import { openRedisStore } from './backend-redis.js';
+import type { Specifics } from './backend-specifics.js';
 
 /**
  * One keyv connection shared by the session, image and dedupe stores. Each
@@ -134,18 +135,6 @@ async function openSqlite(url: string, field: string): Promise<KvBackend> {
       await keyv.disconnect();
     },
   });
-}
-
-/** What differs between the SQLite and Redis backends. */
-export interface Specifics {
-  getBytes: KvBackend['getBytes'];
-  setBytes: KvBackend['setBytes'];
-  claim(key: string, ttlMs: number): Promise<boolean>;
-  /** The cross-process part of a lock; the in-process mutex is taken first. */
-  lock<T>(key: string, fn: () => Promise<T>): Promise<T>;
-  /** The error to throw instead of `error` when it means the store is unreachable right now; undefined keeps `error`. */
-  unavailable?(error: unknown): Error | undefined;
-  close(): Promise<void>;
 }
 
 class KeyvBackend implements KvBackend {
