@@ -64,7 +64,11 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY adapters ./adapters
-COPY models ./models
+# The code under models/ only: packs generated or converted into models/ on the
+# build machine (models/toy, a 14 GB LISA-7B) stay out of the image, and
+# BuildKit does not even send them. Packs belong on the /packs volume.
+COPY models/generator ./models/generator
+COPY models/converter ./models/converter
 COPY config ./config
 # An unprivileged user that exists on every base image we allow. /packs is for
 # model packs on a volume: it is not /app/models, which holds code (the toy
