@@ -59,6 +59,11 @@ function unavailable(what: string, cause: unknown): UserInputError {
   return error;
 }
 
+/** The answer to a turn this process will not finish or start: it is shutting down (a restart or deploy). */
+export function restarting(): UserInputError {
+  return new UserInputError('LISA is restarting. Please ask again in a moment.', 'cancelled');
+}
+
 /** At start: Redis did not answer at `url` (shown without its password) within the connect timeout. */
 export function redisUnreachable(field: string, url: string, reason: string): UserInputError {
   return new UserInputError(`${field}: cannot reach ${redactUrl(url)} (${reason})`, 'config_invalid');

@@ -196,6 +196,33 @@ describe.skipIf(redis.skip)('scale-out: serve and GPU workers on one Redis', () 
     expect(d.proc.running).toBe(true);
   }, 120_000);
 
+  it('drains serve on SIGTERM: turns in hand are answered and stored, new ones are told LISA is restarting, exit 0', async () => {
+    const second = new LisaProcess('serve-2', ['serve', '--config', configFile]);
+    started.push(second);
+    const ready = await second.waitFor((line) => line.surface === 'web' && typeof line.url === 'string', 'web ready');
+    const url = String(ready.url).replace(/\/$/, '');
+    const clients = Array.from({ length: 3 }, () => new Client(url));
+    const turnIds = await Promise.all(clients.map((client) => ask(client, 'What is red?', true)));
+    const jobIds = new Set(turnIds.map((id) => `web:${id}`));
+    await Promise.race(
+      [...workers.values()].map((worker) => worker.waitFor((line) => line.msg === 'turn started' && jobIds.has(String(line.jobId)), 'one of them started')),
+    );
+    second.kill('SIGTERM');
+    await second.waitFor((line) => line.msg.startsWith('shutting down'), 'shutting down');
+    const late = await new Client(url).ask('What is red?', { data: image }).catch(() => undefined);
+    if (late) expect(late.body.error.message).toMatch(/restarting/);
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+
+    // The answers were stored: the first serve shows each browser its conversation.
+    for (const client of clients) {
+      const same = new Client(base);
+      same.cookie = client.cookie;
+      const { body } = await same.json('/api/conversation');
+      expect(body.turns).toHaveLength(1);
+      expect(body.turns[0].reply.text.length).toBeGreaterThan(0);
+    }
+  }, 120_000);
+
   it('answers "busy, try again" while Redis is down, and recovers by itself when it returns', async () => {
     const client = new Client(base);
     const before = await client.settle(await ask(client, 'What is red?', true));

@@ -4,7 +4,7 @@ import { imageContext, sha256HexAsync, trimHistory } from '../conversation/index
 import { imageInfo } from '../engine/image.js';
 import type { ChatTurn, DecodedImage } from '../engine/types.js';
 import { chooseSegmentColours } from '../render/colour-choice.js';
-import { UserInputError } from '../errors.js';
+import { UserInputError, restarting } from '../errors.js';
 import type { JobQueue } from '../jobs/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/index.js';
@@ -63,6 +63,7 @@ export class Assistant implements AssistantPort {
   private readonly inFlight = new Map<string, Promise<Reply>>();
   /** Per conversation, settles when its newest turn does: a follow-up needs the image and answers of the turns sent before it. */
   private readonly latest = new Map<string, Promise<unknown>>();
+  private draining = false;
 
   constructor(private readonly options: AssistantOptions) {
     this.rate = new RateLimiter(options.limits.perUserPerMinute);
@@ -76,6 +77,7 @@ export class Assistant implements AssistantPort {
     const jobId = turn.requestId ? `${turn.surface}:${turn.requestId}` : randomUUID();
     const running = this.inFlight.get(jobId);
     if (running) return running;
+    if (this.draining) return Promise.reject(restarting());
     const key = turn.conversationKey;
     const before = this.latest.get(key);
     const startedAt = performance.now();
@@ -98,6 +100,27 @@ export class Assistant implements AssistantPort {
       if (this.latest.get(key) === settled) this.latest.delete(key);
     });
     return reply;
+  }
+
+  /**
+   * For a graceful shutdown: every new turn is told LISA is restarting, and
+   * this resolves once the turns already in hand have settled (true), or
+   * after `timeoutMs` with some still running (false).
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    // A turn joined by a retry while draining is in the same map: loop until it is empty.
+    const settled = (async () => {
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
+      return true as const;
+    })();
+    try {
+      return await Promise.race([settled, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async resetConversation(conversationKey: string): Promise<void> {

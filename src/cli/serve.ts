@@ -65,9 +65,16 @@ async function serve(configFile: string | undefined): Promise<void> {
   }
 
   await signals.first;
+  runtime.readiness.markNotReady('shutting down');
+  // New turns are told LISA is restarting while the ones in hand are answered and delivered.
+  const drained = await Promise.race([runtime.assistant.drain(SERVE_DRAIN_MS), signals.second.then(() => false)]);
+  if (!drained) logger.warn('stopping with turns still unanswered: their users are told LISA is restarting');
   await Promise.race([stop(), signals.second]);
   exitSoonAfterShutdown(logger);
 }
+
+/** How long serve waits, after SIGTERM, for the turns it has accepted; beyond that they are cancelled. */
+const SERVE_DRAIN_MS = 60_000;
 
 /** With the web chat off, /metrics, /healthz and /readyz get a server of their own (serve.metricsPort). */
 async function healthServer(config: Config, webOn: boolean, runtime: ServeRuntime, logger: Logger) {

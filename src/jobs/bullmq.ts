@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { UserInputError, errorFromWire, queueUnavailable } from '../errors.js';
+import { UserInputError, restarting, errorFromWire, queueUnavailable } from '../errors.js';
 import { pendingResult, queueFull } from './job-result.js';
 import { CANCEL_KEY_TTL_S, cancelChannel, cancelKey, fromBullmqId, toBullmqId, type JobOutcome } from './bullmq-wire.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, Reconnects, clientReady, isConnectionError, reachWithin } from './redis-connection.js';
@@ -120,7 +120,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
   }
 
   submit(payload: In, options: SubmitOptions = {}): SubmittedJob<Out> {
-    if (this.closed) throw new UserInputError('LISA is restarting. Please ask again in a moment.', 'cancelled');
+    if (this.closed) throw restarting();
     const existing = options.jobId === undefined ? undefined : this.live.get(options.jobId);
     if (existing) {
       if (options.onProgress) {
@@ -157,7 +157,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
     const waiting = this.live.all().filter((entry) => entry.state !== 'running');
     for (const entry of waiting) {
       this.live.settle(entry, () =>
-        entry.reject(new UserInputError('LISA is restarting. Please ask again in a moment.', 'cancelled')),
+        entry.reject(restarting()),
       );
       await this.queue.remove(toBullmqId(entry.jobId)).catch(() => 0);
     }

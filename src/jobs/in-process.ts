@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { UserInputError } from '../errors.js';
+import { UserInputError, restarting } from '../errors.js';
 import { pendingResult, queueFull } from './job-result.js';
 import type { JobHandler, JobProgress, JobQueue, SubmitOptions, SubmittedJob } from './queue.js';
 
@@ -56,7 +56,7 @@ export class InProcessQueue<In, Out> implements JobQueue<In, Out> {
 
   submit(payload: In, options: SubmitOptions = {}): SubmittedJob<Out> {
     if (this.closed) {
-      throw new UserInputError('LISA is restarting. Please ask again in a moment.', 'cancelled');
+      throw restarting();
     }
     const existing = options.jobId === undefined ? undefined : this.live.get(options.jobId);
     if (existing) return this.join(existing, options.onProgress);
@@ -90,7 +90,7 @@ export class InProcessQueue<In, Out> implements JobQueue<In, Out> {
     for (const entry of this.waiting.splice(0)) {
       entry.state = 'done';
       this.settle(entry, () =>
-        entry.reject(new UserInputError('LISA is restarting. Please ask again in a moment.', 'cancelled')),
+        entry.reject(restarting()),
       );
     }
     if (this.active.size === 0) return Promise.resolve();
