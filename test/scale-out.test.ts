@@ -107,6 +107,19 @@ describe.skipIf(redis.skip)('scale-out: serve and GPU workers on one Redis', () 
     }
   }
 
+  /** Polls a turn until it settles, noting the states and queue positions it went through. */
+  async function watch(client: Client, turnId: string): Promise<{ view: any; states: string[]; positions: number[] }> {
+    const states: string[] = [];
+    const positions: number[] = [];
+    for (;;) {
+      const { body } = await client.json(`/api/turns/${turnId}`);
+      if (states.at(-1) !== body.state) states.push(body.state);
+      if (typeof body.position === 'number') positions.push(body.position);
+      if (body.state === 'done' || body.state === 'error') return { view: body, states, positions };
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   /** A follow-up from `client`: its settled view, or the refusal when the web chat would not even accept it (503). */
   async function followUp(client: Client, question: string): Promise<any> {
     const created = await client.ask(question);
@@ -128,8 +141,12 @@ describe.skipIf(redis.skip)('scale-out: serve and GPU workers on one Redis', () 
     const victim = workers.get('B')!;
     const retaken = await killMidTurn(victim);
     const killedAt = Date.now();
-    const views = await Promise.all(turnIds.map((id, i) => clients[i]!.settle(id)));
+    const watched = await Promise.all(turnIds.map((id, i) => watch(clients[i]!, id)));
+    const views = watched.map((w) => w.view);
     workers.delete('B');
+    // Progress crossed processes: a queue position while waiting for a worker, then working, then the answer.
+    expect(watched.some((w) => w.positions.some((p) => p > 1))).toBe(true);
+    for (const { states } of watched) expect(['queued', 'working', 'done'].filter((s) => states.includes(s))).toEqual(states);
 
     for (const view of views) {
       expect(view.state, JSON.stringify(view)).toBe('done');
