@@ -156,9 +156,7 @@ export class BullmqJobQueue<In, Out> implements JobQueue<In, Out> {
     this.closed = true;
     const waiting = this.live.all().filter((entry) => entry.state !== 'running');
     for (const entry of waiting) {
-      this.live.settle(entry, () =>
-        entry.reject(restarting()),
-      );
+      this.live.settle(entry, () => entry.reject(restarting()));
       await this.queue.remove(toBullmqId(entry.jobId)).catch(() => 0);
     }
     await this.live.whenEmpty();

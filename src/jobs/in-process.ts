@@ -89,9 +89,7 @@ export class InProcessQueue<In, Out> implements JobQueue<In, Out> {
     this.closed = true;
     for (const entry of this.waiting.splice(0)) {
       entry.state = 'done';
-      this.settle(entry, () =>
-        entry.reject(restarting()),
-      );
+      this.settle(entry, () => entry.reject(restarting()));
     }
     if (this.active.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.drained.push(resolve));
