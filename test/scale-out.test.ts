@@ -213,6 +213,21 @@ describe.skipIf(redis.skip)('scale-out: serve and GPU workers on one Redis', () 
     expect(d.proc.running).toBe(true);
   }, 120_000);
 
+  it('cancels a queued turn from the web chat (a new conversation): no worker ever runs it', async () => {
+    // One worker (D) is left: turns from others queue ahead of the one cancelled.
+    const ahead = Array.from({ length: 6 }, () => new Client(base));
+    const aheadIds = await Promise.all(ahead.map((client) => ask(client, 'What is red?', true)));
+    const asker = new Client(base);
+    const turnId = await ask(asker, 'Where is the blue one?', true);
+    const { status } = await asker.json('/api/conversation/reset', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(status).toBeLessThan(300);
+    const view = await asker.settle(turnId);
+    expect(view.state).toBe('error');
+    expect(view.error.code).toBe('cancelled');
+    await Promise.all(aheadIds.map((id, i) => ahead[i]!.settle(id)));
+    for (const worker of workers.values()) expect(worker.jobs('turn started')).not.toContain(`web:${turnId}`);
+  }, 120_000);
+
   it('drains serve on SIGTERM: turns in hand are answered and stored, new ones are told LISA is restarting, exit 0', async () => {
     const second = new LisaProcess('serve-2', ['serve', '--config', configFile]);
     started.push(second);
