@@ -93,4 +93,11 @@ describe.skipIf(redis.skip)('redelivered events with a Redis queue', () => {
     const claims = await Promise.all(serves.map((serve) => serve.assistant.firstDelivery('slack:event:Ev0123', 60_000)));
     expect(claims.sort()).toEqual([false, true]);
   });
+
+  it('has a worker refuse a turn queued for another model pack, saying so', async () => {
+    const image = await shapesPng();
+    const hash = await serves[0]!.stores.images.put(image);
+    const job = serves[0]!.queue.submit({ imageHash: hash, turns: [{ user: 'What is red?' }], pack: 'lisa-7b@0123456789ab' });
+    await expect(job.result).rejects.toMatchObject({ code: 'model_pack_invalid', message: expect.stringMatching(/runs model pack toy@.*queued the question for lisa-7b@0123456789ab/) });
+  });
 });
