@@ -55,7 +55,6 @@ export class Metrics {
   private readonly graphSeconds: Histogram<'graph'>;
   private readonly imageCache: Counter<'result'>;
   private readonly promptPositions: Counter<'source'>;
-  private readonly modelLoadSeconds: Gauge;
   private readonly provider: Gauge<'provider'>;
   private queue: QueueDepthSource | undefined;
   /** The depth asked for by the scrape under way: both queue gauges read the one answer. */
@@ -100,7 +99,6 @@ export class Metrics {
       labelNames: ['source'],
       registers,
     });
-    this.modelLoadSeconds = new Gauge({ name: 'lisabot_model_load_seconds', help: 'How long the model pack took to load.', registers });
     this.provider = new Gauge({
       name: 'lisabot_execution_provider',
       help: 'The onnxruntime execution provider the engine runs on (1 for the one in use).',
@@ -132,7 +130,11 @@ export class Metrics {
   }
 
   modelLoaded(seconds: number, provider: string): void {
-    this.modelLoadSeconds.set(seconds);
+    // Made here, not up front: a process that loads no model (serve with a queue) shows no load time rather than 0.
+    const loadSeconds =
+      (this.registry.getSingleMetric('lisabot_model_load_seconds') as Gauge | undefined) ??
+      new Gauge({ name: 'lisabot_model_load_seconds', help: 'How long the model pack took to load.', registers: [this.registry] });
+    loadSeconds.set(seconds);
     this.provider.reset();
     this.provider.set({ provider }, 1);
   }
