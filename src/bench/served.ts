@@ -60,7 +60,7 @@ export async function startServed(options: ServedOptions): Promise<Served> {
   }
 }
 
-async function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | undefined> {
+export async function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
