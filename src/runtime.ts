@@ -1,5 +1,5 @@
 import { Assistant, type ModelInfo } from './assistant/assistant.js';
-import { type InferenceJob, type InferenceResult, inferenceHandler } from './assistant/inference.js';
+import { type InferenceJob, type InferenceResult, inferenceHandler, measuredHandler } from './assistant/inference.js';
 import type { Config } from './config/index.js';
 import { type ConversationStores, openConversationStores } from './conversation/index.js';
 import { type PackManifest, packFingerprint } from './engine/manifest.js';
@@ -42,7 +42,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     // It reads image files from the conversation store, by hash, as a worker elsewhere does.
     engine = await openEngine(config, stores, metrics, logger);
     const opened = engine;
-    const queue = new InProcessQueue<InferenceJob, InferenceResult>({ handler: inferenceHandler(opened), maxQueue: config.limits.maxQueue });
+    const queue = new InProcessQueue<InferenceJob, InferenceResult>({ handler: measuredHandler(inferenceHandler(opened), metrics), maxQueue: config.limits.maxQueue });
     metrics.watchQueue(queue);
     const model = modelInfo(opened.manifest, (turns) => opened.countPromptTokens(turns));
     const surfaces = surfaceSide(config, stores, queue, model, metrics, logger);

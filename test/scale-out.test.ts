@@ -196,6 +196,13 @@ describe.skipIf(redis.skip)('scale-out: serve and GPU workers on one Redis', () 
     const text = await (await fetch(c.metricsUrl)).text();
     const answered = parseExposition(text).samples.find((s) => s.name === 'lisabot_turns_total' && s.labels.outcome === 'answered');
     expect(answered?.value).toBeGreaterThanOrEqual(1);
+    const graphRuns = (exposition: string) =>
+      parseExposition(exposition).samples.filter((s) => s.name === 'lisabot_graph_duration_seconds_count').reduce((sum, s) => sum + s.value, 0);
+    expect(graphRuns(text)).toBeGreaterThan(0);
+    // Serve runs no graph: the worker's runs are counted once, by the worker.
+    const serveText = await (await fetch(`${base}/metrics`)).text();
+    expect(graphRuns(serveText)).toBe(0);
+    expect(parseExposition(serveText).samples.find((s) => s.name === 'lisabot_turns_total' && s.labels.outcome === 'answered')?.value).toBeGreaterThan(0);
   }, 120_000);
 
   it('drains a worker on SIGTERM: each turn it started, it finished, and it exits 0', async () => {

@@ -184,7 +184,6 @@ export class Assistant implements AssistantPort {
     const cancel = () => job.cancel();
     options.signal?.addEventListener('abort', cancel, { once: true });
     const result = await job.result.finally(() => options.signal?.removeEventListener('abort', cancel));
-    this.options.metrics?.inferenceDone(result);
 
     // The colours depend on the pixels under each mask, so the image is decoded first (usually it already is: see prefetch above).
     const pixels = result.segments.length > 0 ? await this.options.decodedImages.acquire(image.hash, image.bytes) : undefined;

@@ -1,6 +1,8 @@
 import { packFingerprint } from '../engine/manifest.js';
 import type { ChatEngine, ChatResult, ChatTurn, GraphRun, Segment, StageTimings } from '../engine/types.js';
 import { UserInputError } from '../errors.js';
+import type { JobHandler } from '../jobs/queue.js';
+import type { Metrics } from '../metrics/index.js';
 
 /**
  * An inference job: everything a worker needs, serialisable (a GPU worker on
@@ -51,5 +53,18 @@ export function inferenceHandler(engine: ChatEngine) {
       imageEmbeddings: result.cache.imageEmbeddings,
       graphRuns: result.graphRuns.map((r) => ({ graph: r.graph, startMs: r.startMs, endMs: r.endMs })),
     };
+  };
+}
+
+/**
+ * The handler with its graph runs and cache use counted, where the model runs
+ * (the serving process without a queue, each worker with one): counted once,
+ * never again by a process that only receives the result.
+ */
+export function measuredHandler(handler: JobHandler<InferenceJob, InferenceResult>, metrics: Metrics): JobHandler<InferenceJob, InferenceResult> {
+  return async (job, context) => {
+    const result = await handler(job, context);
+    metrics.inferenceDone(result);
+    return result;
   };
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { surfaceSecretKeys, surfaces as registry } from '../../adapters/index.js';
-import { type InferenceJob, type InferenceResult, inferenceHandler } from '../assistant/inference.js';
+import { type InferenceJob, type InferenceResult, inferenceHandler, measuredHandler } from '../assistant/inference.js';
 import { loadConfig } from '../config/index.js';
 import { type ConversationStores, openConversationStores } from '../conversation/index.js';
 import type { EngineThread } from '../engine/thread.js';
@@ -73,7 +73,7 @@ async function work(configFile: string | undefined): Promise<void> {
       exitSoonAfterShutdown(logger);
       return;
     }
-    worker = await startBullmqWorker<InferenceJob, InferenceResult>(config.queue.url, config.queue.name, countedHandler(inferenceHandler(engine), metrics, logger), {
+    worker = await startBullmqWorker<InferenceJob, InferenceResult>(config.queue.url, config.queue.name, countedHandler(measuredHandler(inferenceHandler(engine), metrics), metrics, logger), {
       concurrency: config.worker.concurrency,
       lockMs: config.queue.lockMs,
       stalledIntervalMs: config.queue.stalledIntervalMs,
@@ -99,7 +99,7 @@ async function work(configFile: string | undefined): Promise<void> {
   exitSoonAfterShutdown(logger);
 }
 
-/** The inference handler, counted and timed in this worker's metrics, and logged per turn. */
+/** The handler's turns counted by outcome and timed in this worker's metrics, and logged. */
 function countedHandler(handler: JobHandler<InferenceJob, InferenceResult>, metrics: Metrics, logger: Logger): JobHandler<InferenceJob, InferenceResult> {
   return async (job, context) => {
     const startedAt = performance.now();
@@ -107,7 +107,6 @@ function countedHandler(handler: JobHandler<InferenceJob, InferenceResult>, metr
     try {
       const result = await handler(job, context);
       const seconds = (performance.now() - startedAt) / 1000;
-      metrics.inferenceDone(result);
       metrics.turnAnswered(seconds);
       logger.info({ jobId: context.jobId, ms: Math.round(seconds * 1000), segments: result.segments.length }, 'turn finished');
       return result;
