@@ -14,7 +14,7 @@ import { imageVariant } from './images.js';
 import type { LisaProcess } from './lisa-process.js';
 import { startBenchRedis } from './redis-server.js';
 import { Started, startServe, startWorker, writePhaseConfig } from './scale-out-cluster.js';
-import { RssSampler, type TurnOutcome, awaitTurn, burst, postTurn, storedTurns } from './scale-out-turns.js';
+import { RssSampler, type TurnOutcome, awaitTurn, burst, cpuSeconds, postTurn, storedTurns } from './scale-out-turns.js';
 import { procStatus } from './served.js';
 import { photoJpeg } from './standard-images.js';
 
@@ -44,7 +44,11 @@ export interface RssMb {
   idle?: number;
   /** Highest VmRSS sampled while the measured turns ran. */
   peak?: number;
-  /** VmHWM at the end: the peak over the process's life, model load and warm-up included. */
+  /**
+   * VmHWM at the end: the peak over the process's life, model load and
+   * warm-up included. The kernel's RSS counters are approximate, so a sampled
+   * VmRSS can exceed it slightly.
+   */
   hwm?: number;
 }
 
@@ -59,6 +63,8 @@ export interface ThroughputRow {
   serve: RssMb;
   /** The largest of the workers' figures; absent in-process. */
   worker?: RssMb;
+  /** CPU time (user + system) used during the measured turns: where the cores went. */
+  cpuSeconds: { serve?: number; workers?: number };
 }
 
 export interface RecoveryResult {
@@ -156,9 +162,11 @@ async function throughput(ctx: Context, workers: number): Promise<ThroughputRow>
   const warm = await burst(serve.url, images(ctx, Math.max(2, 2 * workers)), turnTimeoutMs(30_000, 15_000));
   assertAnswered(warm.outcomes, `${label} warm-up`);
   ctx.log(`${label}: ${ctx.options.turns} turns`);
+  const cpuBefore = await cpuOf(serve.proc, procs);
   const sampler = new RssSampler([serve.proc.pid, ...procs.map((p) => p.pid)]);
   const measured = await burst(serve.url, images(ctx, ctx.options.turns), turnTimeoutMs(30_000, 15_000));
   const peaks = await sampler.stop();
+  const cpuAfter = await cpuOf(serve.proc, procs);
   const serveHwm = await procStatus(serve.proc.pid, 'VmHWM');
   const workersHwm = await Promise.all(procs.map((p) => procStatus(p.pid, 'VmHWM')));
   await ctx.started.stop([serve.proc, ...procs]);
@@ -171,6 +179,10 @@ async function throughput(ctx: Context, workers: number): Promise<ThroughputRow>
     seconds: measured.seconds,
     turnsPerSecond: answered / measured.seconds,
     serve: { idle: serveIdle, peak: peaks.get(serve.proc.pid), hwm: serveHwm },
+    cpuSeconds: {
+      serve: difference(cpuAfter.serve, cpuBefore.serve),
+      workers: workers > 0 ? difference(cpuAfter.workers, cpuBefore.workers) : undefined,
+    },
   };
   if (workers > 0) {
     row.worker = {
@@ -251,6 +263,16 @@ function turnTimeoutMs(lockMs: number, stalledIntervalMs: number): number {
 function assertAnswered(outcomes: readonly TurnOutcome[], what: string): void {
   const failed = outcomes.find((o) => o.state !== 'done');
   if (failed) throw new Error(`${what}: a turn failed: ${JSON.stringify(failed.error)}`);
+}
+
+/** CPU seconds of serve, and of all the workers together. */
+async function cpuOf(serve: LisaProcess, workers: readonly LisaProcess[]): Promise<{ serve?: number; workers?: number }> {
+  const each = await Promise.all(workers.map((w) => cpuSeconds(w.pid)));
+  return { serve: await cpuSeconds(serve.pid), workers: each.includes(undefined) ? undefined : each.reduce<number>((a, b) => a + b!, 0) };
+}
+
+function difference(after: number | undefined, before: number | undefined): number | undefined {
+  return after === undefined || before === undefined ? undefined : after - before;
 }
 
 function largest(values: ReadonlyArray<number | undefined>): number | undefined {

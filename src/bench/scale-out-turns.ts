@@ -4,6 +4,7 @@
  * turn's event stream (SSE) says done or error. Also the resident-memory
  * sampler that watches the processes while the turns run.
  */
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { procStatus } from './served.js';
 
@@ -117,5 +118,20 @@ export class RssSampler {
     await this.loop;
     await this.sample();
     return this.peaks;
+  }
+}
+
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat's times, on every architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU time (user + system) the process has used so far; undefined where /proc is not available. */
+export async function cpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name (2nd field) may hold spaces; the fields after it are fixed: utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
   }
 }

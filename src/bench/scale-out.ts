@@ -27,6 +27,10 @@ function mb(value: number | undefined): string {
   return value === undefined ? '-' : value.toFixed(0);
 }
 
+function seconds(value: number | undefined): string {
+  return value === undefined ? '-' : value.toFixed(1);
+}
+
 function rss(r: RssMb | undefined): string {
   return r ? `${mb(r.idle)} / ${mb(r.peak)} / ${mb(r.hwm)}` : '-';
 }
@@ -36,15 +40,15 @@ function table(report: ScaleOutReport, turns: number, machine: MachineInfo): str
     `scale-out benchmark: ${report.pack} pack, ${turns} turns per row (each its own conversation, with a 640x480 JPEG), posted at once`,
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb.toFixed(0)} GB, load ${machine.loadAverage.toFixed(2)} at start; node ${machine.node}, onnxruntime-node ${machine.onnxruntime}`,
     '',
-    `${'run'.padEnd(18)}${'answered'.padStart(9)}${'seconds'.padStart(9)}${'turns/s'.padStart(9)}   serve RSS MB idle / peak / HWM   worker RSS MB idle / peak / HWM`,
+    `${'run'.padEnd(18)}${'answered'.padStart(9)}${'seconds'.padStart(9)}${'turns/s'.padStart(9)}   serve RSS MB idle / peak / HWM   worker RSS MB idle / peak / HWM   CPU s serve / workers`,
   ];
   for (const row of report.rows) {
     const label = row.workers === 0 ? 'in-process serve' : `queue, ${row.workers} worker${row.workers === 1 ? '' : 's'}`;
     out.push(
-      `${label.padEnd(18)}${`${row.answered}/${row.turns}`.padStart(9)}${row.seconds.toFixed(1).padStart(9)}${row.turnsPerSecond.toFixed(2).padStart(9)}   ${rss(row.serve).padEnd(33)}${rss(row.worker)}`,
+      `${label.padEnd(18)}${`${row.answered}/${row.turns}`.padStart(9)}${row.seconds.toFixed(1).padStart(9)}${row.turnsPerSecond.toFixed(2).padStart(9)}   ${rss(row.serve).padEnd(33)}${rss(row.worker).padEnd(34)}${seconds(row.cpuSeconds.serve)} / ${seconds(row.cpuSeconds.workers)}`,
     );
   }
-  out.push('', 'RSS: idle = VmRSS after start and idle, before any turn; peak = highest VmRSS sampled while the turns ran; HWM = VmHWM at the end (model load included). Worker: the largest over the workers.');
+  out.push('', 'RSS: idle = VmRSS after start and idle, before any turn; peak = highest VmRSS sampled while the turns ran; HWM = VmHWM at the end (model load included). Worker: the largest over the workers. CPU s: user + system time used while the turns ran, serve and all workers together.');
   const r = report.recovery;
   if (r) {
     out.push(
