@@ -26,7 +26,7 @@ describe.skipIf(redis.skip)('npm run bench:scale-out', () => {
       turns: 4,
       workers: [1],
       inProcess: true,
-      recovery: { lockMs: 2000, stalledIntervalMs: 1000, turns: 6 },
+      recovery: { lockMs: 2000, stalledIntervalMs: 1000, turns: 8 },
       idleSeconds: 0,
       log: (line) => lines.push(line),
     });
@@ -54,8 +54,8 @@ describe.skipIf(redis.skip)('npm run bench:scale-out', () => {
     expect(recovery).toMatchObject({
       lockMs: 2000,
       stalledIntervalMs: 1000,
-      turns: 6,
-      answered: 6,
+      turns: 8,
+      answered: 8,
       retakenBy: 'worker A',
       retakenFinishedCount: 1,
       retakenStoredTurns: 1,
