@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LisaProcess, freePort } from './helpers/lisa-process.js';
+import { LisaProcess, freePort, killMidTurn } from '../src/bench/lisa-process.js';
 import { parseExposition } from './helpers/prometheus.js';
 import { type RedisServer, redisAvailability, startRedis } from './helpers/redis.js';
 import { makeToyPack } from './helpers/toy.js';
@@ -85,27 +85,6 @@ describe.skipIf(redis.skip)('scale-out: serve and GPU workers on one Redis', () 
     await packCleanup?.();
     if (root) await rm(root, { recursive: true, force: true });
   });
-
-  /**
-   * SIGKILLs `worker` while it holds a turn, and returns that turn's job id.
-   * Toy turns are short, so the worker is frozen first (SIGSTOP) and its log
-   * read: killed only when it has started a turn it has not finished.
-   */
-  async function killMidTurn(worker: LisaProcess): Promise<string> {
-    for (let seen = 1; ; seen++) {
-      await worker.waitFor(() => worker.jobs('turn started').length >= seen, `turn ${seen} started on ${worker.name}`);
-      worker.kill('SIGSTOP');
-      // Lines it wrote before it froze are still in the pipe.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const finished = new Set(worker.jobs('turn finished'));
-      const holding = worker.jobs('turn started').find((id) => !finished.has(id));
-      if (holding) {
-        worker.kill('SIGKILL');
-        return holding;
-      }
-      worker.kill('SIGCONT');
-    }
-  }
 
   /** Polls a turn until it settles, noting the states and queue positions it went through. */
   async function watch(client: Client, turnId: string): Promise<{ view: any; states: string[]; positions: number[] }> {

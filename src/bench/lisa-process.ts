@@ -102,3 +102,27 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * SIGKILLs `worker` while it holds a turn, and returns that turn's job id.
+ * Toy turns are short, so the worker is frozen first (SIGSTOP) and its log
+ * read: it is killed only when it has started a turn it has not finished.
+ * Returns '' when `abandoned()` says to stop looking.
+ */
+export async function killMidTurn(worker: LisaProcess, abandoned: () => boolean = () => false): Promise<string> {
+  for (let seen = 1; !abandoned(); seen++) {
+    await worker.waitFor(() => abandoned() || worker.jobs('turn started').length >= seen, `turn ${seen} started on ${worker.name}`);
+    if (abandoned()) break;
+    worker.kill('SIGSTOP');
+    // Lines it wrote before it froze may still be in the pipe.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const finished = new Set(worker.jobs('turn finished'));
+    const holding = worker.jobs('turn started').find((id) => !finished.has(id));
+    if (holding) {
+      worker.kill('SIGKILL');
+      return holding;
+    }
+    worker.kill('SIGCONT');
+  }
+  return '';
+}

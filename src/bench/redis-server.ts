@@ -1,7 +1,7 @@
 /**
- * A throw-away redis-server for the scale-out benchmark: on a free port, on
- * loopback, keeping nothing on disk. The benchmark measures lisa-bot, not an
- * operator's Redis, and must not touch one.
+ * A throw-away redis-server for the scale-out benchmark (and the tests): on a
+ * free port, on loopback. The benchmark's keeps nothing on disk: it measures
+ * lisa-bot, not an operator's Redis, and must not touch one.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -17,7 +17,8 @@ export interface BenchRedis {
   stop(): Promise<void>;
 }
 
-function redisServerOnPath(): string | undefined {
+/** redis-server on PATH, or undefined. */
+export function findRedisServer(): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, 'redis-server');
@@ -32,24 +33,36 @@ function redisServerOnPath(): string | undefined {
 }
 
 export async function startBenchRedis(): Promise<BenchRedis> {
-  const binary = redisServerOnPath();
+  const binary = findRedisServer();
   if (!binary) throw new Error('the scale-out benchmark starts its own Redis: redis-server must be on PATH (apt install redis-server)');
   const port = await freePort();
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const child = await spawnRedisServer(binary, port, ['--save', '', '--appendonly', 'no']);
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   };
+  return { url: `redis://127.0.0.1:${port}/0`, pid: child.pid!, stop };
+}
+
+/**
+ * Starts redis-server on 127.0.0.1:`port` with `storage` arguments (what it
+ * keeps on disk) and resolves once it answers PING; killed if it never does.
+ */
+export async function spawnRedisServer(binary: string, port: number, storage: readonly string[]): Promise<ChildProcess> {
+  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', ...storage], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   try {
     await waitForPing(child, port, () => stderr);
   } catch (error) {
-    await stop();
+    child.kill('SIGKILL');
     throw error;
   }
-  return { url: `redis://127.0.0.1:${port}/0`, pid: child.pid!, stop };
+  return child;
 }
 
 async function waitForPing(child: ChildProcess, port: number, stderr: () => string): Promise<void> {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeToyPack } from '../../models/generator/toy.js';
 import { imageVariant } from './images.js';
-import type { LisaProcess } from './lisa-process.js';
+import { type LisaProcess, killMidTurn } from './lisa-process.js';
 import { startBenchRedis } from './redis-server.js';
 import { Started, startServe, startWorker, writePhaseConfig } from './scale-out-cluster.js';
 import { RssSampler, type TurnOutcome, awaitTurn, burst, cpuSeconds, postTurn, storedTurns } from './scale-out-turns.js';
@@ -230,29 +230,6 @@ async function measureRecovery(ctx: Context, recovery: NonNullable<ScaleOutOptio
     retakenStoredTurns: stored[outcomes.indexOf(retaken)]!,
     everyTurnStoredOnce: stored.every((n) => n === 1),
   };
-}
-
-/**
- * SIGKILLs `worker` while it holds a turn, and returns that turn's job id.
- * Toy turns are short, so the worker is frozen first (SIGSTOP) and its log
- * read: it is killed only when it has started a turn it has not finished.
- */
-async function killMidTurn(worker: LisaProcess, abandoned: () => boolean): Promise<string> {
-  for (let seen = 1; !abandoned(); seen++) {
-    await worker.waitFor(() => abandoned() || worker.jobs('turn started').length >= seen, `turn ${seen} started on ${worker.name}`);
-    if (abandoned()) break;
-    worker.kill('SIGSTOP');
-    // Lines it wrote before it froze may still be in the pipe.
-    await sleep(300);
-    const finished = new Set(worker.jobs('turn finished'));
-    const holding = worker.jobs('turn started').find((id) => !finished.has(id));
-    if (holding) {
-      worker.kill('SIGKILL');
-      return holding;
-    }
-    worker.kill('SIGCONT');
-  }
-  return '';
 }
 
 /** Generous: a turn may wait for a dead worker's lock to expire and the next stalled-job check. */

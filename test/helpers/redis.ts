@@ -1,23 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../src/bench/lisa-process.js';
+import { findRedisServer, spawnRedisServer } from '../../src/bench/redis-server.js';
 
-/** redis-server on PATH, or undefined. */
-export function findRedisServer(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, 'redis-server');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /**
  * Whether the Redis suites run. Where redis-server is missing they are skipped
@@ -95,62 +82,10 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
 }
 
 async function spawnRedis(binary: string, port: number, storage: string[]): Promise<ChildProcess> {
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', ...storage], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = await spawnRedisServer(binary, port, storage);
   children.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code) => {
-      children.delete(child);
-      reject(new Error(`redis-server exited with ${code}: ${stderr}`));
-    }),
-  );
-  exited.catch(() => undefined);
-  try {
-    await Promise.race([waitForPing(port), exited]);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  child.once('exit', () => children.delete(child));
   return child;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPing(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (await ping(port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`redis-server on port ${port} did not answer PING`);
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
-    let reply = '';
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) {
-        socket.destroy();
-        resolve(reply.startsWith('+PONG'));
-      }
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** How long a SIGTERMed redis-server may take to shut down before it is killed. */
