@@ -22,6 +22,8 @@ export interface Served {
   url: string;
   /** VmRSS (current) or VmHWM (peak so far) in MB; undefined where /proc is not available. */
   memory(field: 'VmRSS' | 'VmHWM'): Promise<number | undefined>;
+  /** The malloc the server runs on: jemalloc when it is mapped into the process; undefined where /proc is not available. */
+  allocator(): Promise<'jemalloc' | 'system' | undefined>;
   /** One turn through the web API, as the page does it: upload, then poll until it is answered. */
   turn(image: Uint8Array, file?: { name: string; type: string }): Promise<void>;
   stop(): Promise<void>;
@@ -42,7 +44,10 @@ export async function startServed(options: ServedOptions): Promise<Served> {
   };
   // Only the web chat: a token in the caller's environment must not connect a bench run to Discord or Slack.
   for (const secret of ['DISCORD_TOKEN', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET']) delete env[secret];
-  const child = spawn(process.execPath, [path.join(options.root, 'src/bin.js'), 'serve'], { cwd: options.root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // Run as a program, as `lisa-bot serve` is, so that it gets the allocator users get (src/bin.js's
+  // shell lines: jemalloc when installed); that shell finds `node` on PATH, this Node first.
+  env.PATH = `${path.dirname(process.execPath)}${path.delimiter}${env.PATH ?? ''}`;
+  const child = spawn(path.join(options.root, 'src/bin.js'), ['serve'], { cwd: options.root, env, stdio: ['ignore', 'ignore', 'pipe'] });
   const stop = async () => {
     if (child.exitCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -53,7 +58,7 @@ export async function startServed(options: ServedOptions): Promise<Served> {
   };
   try {
     const url = await readyUrl(child, 120_000);
-    return { url, memory: (field) => procStatus(child.pid!, field), turn: (image, file) => oneTurn(url, image, file), stop };
+    return { url, memory: (field) => procStatus(child.pid!, field), allocator: () => allocatorOf(child.pid!), turn: (image, file) => oneTurn(url, image, file), stop };
   } catch (error) {
     await stop();
     throw error;
@@ -65,6 +70,14 @@ export async function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): Promise
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
     return match ? Number(match[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function allocatorOf(pid: number): Promise<'jemalloc' | 'system' | undefined> {
+  try {
+    return (await readFile(`/proc/${pid}/maps`, 'utf8')).includes('libjemalloc') ? 'jemalloc' : 'system';
   } catch {
     return undefined;
   }

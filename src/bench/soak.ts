@@ -24,6 +24,8 @@ export interface SoakOptions extends ServedOptions {
 export interface SoakResult {
   turns: number;
   idleSeconds: number;
+  /** jemalloc when `lisa-bot serve` found it installed (src/bin.js), else the system's malloc. */
+  allocator?: 'jemalloc' | 'system';
   readyRssMb?: number;
   /** VmHWM once the turns are done: the most the process was ever resident. */
   peakRssMb?: number;
@@ -80,6 +82,7 @@ export async function measureSoak(options: SoakOptions): Promise<SoakResult> {
     return {
       turns: options.turns,
       idleSeconds: options.idleSeconds,
+      allocator: await served.allocator(),
       readyRssMb,
       peakRssMb: await served.memory('VmHWM'),
       afterTurnsRssMb,

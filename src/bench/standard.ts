@@ -100,7 +100,7 @@ async function main(): Promise<void> {
       longestGraphRun: load.first.longestGraphRun,
     },
     idleServeRssMb: { measured: idleServe.readyIdleRssMb ?? null, afterOneTurn: idleServe.afterTurnIdleRssMb ?? null, target: 250 },
-    soak6000PngRssMb: { ready: soak.readyRssMb ?? null, peak: soak.peakRssMb ?? null, settled: soak.settledRssMb ?? null, turns: soak.turns },
+    soak6000PngRssMb: { ready: soak.readyRssMb ?? null, peak: soak.peakRssMb ?? null, settled: soak.settledRssMb ?? null, turns: soak.turns, allocator: soak.allocator ?? null },
     cachesWithinLimits: withinLimits,
   };
   const report = {
