@@ -1,7 +1,7 @@
 #!/bin/sh
 ":" //; if [ "${LISABOT_ALLOCATOR:-auto}" = auto ] && [ -z "${LD_PRELOAD+set}" ]; then
 ":" //;   for lib in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 /usr/lib/libjemalloc.so.2; do
-":" //;     if [ -r "$lib" ]; then export LD_PRELOAD="$lib" MALLOC_CONF="${MALLOC_CONF-background_thread:true}"; break; fi
+":" //;     if [ -r "$lib" ]; then export LD_PRELOAD="$lib" MALLOC_CONF="${MALLOC_CONF-background_thread:true,dirty_decay_ms:1000}"; break; fi
 ":" //;   done
 ":" //; fi
 ":" //; exec node "$0" "$@"
