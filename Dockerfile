@@ -53,6 +53,10 @@ RUN if ! command -v node >/dev/null; then \
       && apt-get install -y --no-install-recommends nodejs \
       && rm -rf /var/lib/apt/lists/*; \
     fi
+# jemalloc gives back the memory libvips and onnxruntime free on their threads,
+# where glibc's malloc keeps it (docs/memory.md); src/bin.js preloads it when installed.
+RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 \
+    && rm -rf /var/lib/apt/lists/*
 # In a container, loopback would hide the web chat and the health servers from
 # published ports and from Prometheus: listen on every interface.
 ENV NODE_ENV=production \
@@ -89,5 +93,6 @@ EXPOSE 8787 9464 9465
 # not unhealthy: start-period covers a large pack's load.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
   CMD ["node", "-e", "const a=require('fs').readFileSync('/proc/1/cmdline','utf8').split('\\0'),e=process.env;const p=a.includes('worker')?e.LISABOT_WORKER_METRICS_PORT||9465:/^(false|0)$/.test(e.LISABOT_WEB_ENABLED||'')?e.LISABOT_SERVE_METRICS_PORT||9464:e.LISABOT_WEB_PORT||8787;fetch(e.HEALTHCHECK_URL||'http://127.0.0.1:'+p+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "src/bin.js"]
+# The program, not `node src/bin.js`: its first lines choose the allocator, then exec Node (same PID).
+ENTRYPOINT ["./src/bin.js"]
 CMD ["serve"]

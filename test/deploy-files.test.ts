@@ -118,7 +118,7 @@ describe('config/compose.yaml', () => {
 
 describe('Dockerfile', () => {
   it('runs any lisa-bot command, serve by default, and copies what exists', () => {
-    expect(finalStage.find((i) => i.keyword === 'ENTRYPOINT')!.args).toBe('["node", "src/bin.js"]');
+    expect(finalStage.find((i) => i.keyword === 'ENTRYPOINT')!.args).toBe('["./src/bin.js"]');
     expect(finalStage.find((i) => i.keyword === 'CMD')!.args).toBe('["serve"]');
     const defaults = loadConfig({ env: {}, surfaces });
     const exposed = finalStage.find((i) => i.keyword === 'EXPOSE')!.args.split(/\s+/).map(Number);
