@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { inferenceHandler } from '../src/assistant/inference.js';
 import { sha256Hex } from '../src/conversation/index.js';
+import { type PackManifest, packFingerprint } from '../src/engine/manifest.js';
 import type { ChatEngine, ChatRequest, ChatResult } from '../src/engine/types.js';
 import { UserInputError } from '../src/errors.js';
 import { DecodedImages } from '../src/render/decoded-images.js';
@@ -104,7 +105,9 @@ describe('DecodedImages', () => {
 describe('the inference handler', () => {
   it('asks the engine by image hash and returns plain data, as a worker on another host would', async () => {
     const requests: ChatRequest[] = [];
+    const manifest = { name: 'fake' } as PackManifest;
     const engine = {
+      manifest,
       async chat(request: ChatRequest): Promise<ChatResult> {
         requests.push(request);
         return {
@@ -121,10 +124,10 @@ describe('the inference handler', () => {
         };
       },
     } as unknown as ChatEngine;
-    const job = { imageHash: 'a'.repeat(64), turns: [{ user: 'where is the red one?' }] };
+    const job = { imageHash: 'a'.repeat(64), turns: [{ user: 'where is the red one?' }], pack: packFingerprint(manifest) };
     const signal = new AbortController().signal;
     const result = await inferenceHandler(engine)(JSON.parse(JSON.stringify(job)), { signal });
-    expect(requests).toEqual([{ ...job, signal }]);
+    expect(requests).toEqual([{ imageHash: job.imageHash, turns: job.turns, signal }]);
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
     expect(result).toMatchObject({ text: 'Sure, [SEG].', imageEmbeddings: 'miss', segments: [{ area: 4, score: 0.9 }] });
   });
