@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { ConversationStores, Session, StoredTurn } from '../conversation/index.js';
-import { imageContext, sha256HexAsync, trimHistory } from '../conversation/index.js';
-import { imageInfo } from '../engine/image.js';
+import type { ConversationStores, StoredTurn } from '../conversation/index.js';
+import { imageContext, trimHistory } from '../conversation/index.js';
 import type { ChatTurn, DecodedImage } from '../engine/types.js';
 import { chooseSegmentColours } from '../render/colour-choice.js';
 import { UserInputError, restarting } from '../errors.js';
@@ -10,13 +9,13 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/index.js';
 import type { DecodedImages } from '../render/decoded-images.js';
 import type { OverlayWorkers } from '../render/overlay-workers.js';
-import { downloadImage } from './download.js';
 import { type HistoryDeps, pastImage, pastTurns } from './history.js';
 import type { InferenceJob, InferenceResult } from './inference.js';
 import { type LimitSettings, RateLimiter, checkAllowed, checkQuestion } from './limits.js';
 import type { OverlayFormat } from '../render/formats.js';
 import { markedText, overlayImage, replySegments } from './reply.js';
-import type { AssistantPort, HandleOptions, ImageRef, IncomingTurn, PastTurn, Reply, ReplyImage, ReplySegment } from './types.js';
+import { type ResolvedImage, resolveImage } from './turn-image.js';
+import type { AssistantPort, HandleOptions, IncomingTurn, PastTurn, Reply, ReplyImage, ReplySegment } from './types.js';
 
 /** What the assistant needs to know of the model without running it (workers may run it elsewhere). */
 export interface ModelInfo {
@@ -44,13 +43,6 @@ export interface AssistantOptions {
   metrics?: Metrics;
 }
 
-/** How to give an image, for a surface that does not say it in its own terms (IncomingTurn.noImageHint). */
-const ATTACH_AN_IMAGE = 'Attach an image and ask again.';
-
-interface ResolvedImage {
-  hash: string;
-  bytes: Uint8Array;
-}
 
 /**
  * The one orchestrator: a turn from any surface in, a Reply out. Checks limits,
@@ -157,7 +149,7 @@ export class Assistant implements AssistantPort {
     if (before && turn.images.length === 0) await this.waitBehind(before, options);
 
     const session = await stores.sessions.get(turn.conversationKey);
-    const image = await this.resolveImage(turn, session, options);
+    const image = await resolveImage(this.options, turn, session, options);
     const context = session?.imageHash === image.hash ? imageContext(session) : [];
     const history: ChatTurn[] = context.map((t) => ({ user: t.user, assistant: t.assistant }));
     const turns = trimHistory([...history, { user: question }], (candidate) => model.fits(candidate));
@@ -261,47 +253,5 @@ export class Assistant implements AssistantPort {
       format: options.overlay?.format ?? this.options.overlayFormat,
       maxBytes: options.overlay?.maxBytes,
     });
-  }
-
-  /** The turn's new image (downloaded, checked, stored once by hash), or the conversation's current one. */
-  private async resolveImage(turn: IncomingTurn, session: Session | undefined, options: HandleOptions): Promise<ResolvedImage> {
-    const { stores, limits } = this.options;
-    const ref: ImageRef | undefined = turn.images[0];
-    if (ref) {
-      let bytes: Uint8Array;
-      if (ref.kind === 'url') {
-        options.onProgress?.({ type: 'downloading' });
-        bytes = await downloadImage(ref, { maxBytes: limits.maxImageBytes, maxPixels: limits.maxImagePixels, timeoutMs: limits.downloadTimeoutMs }, options.signal);
-      } else {
-        bytes = ref.data;
-        if (bytes.byteLength > limits.maxImageBytes) {
-          throw new UserInputError(
-            `The image is ${(bytes.byteLength / 1e6).toFixed(1)} MB; the limit is ${(limits.maxImageBytes / 1e6).toFixed(1)} MB.`,
-            'image_too_large',
-          );
-        }
-      }
-      const hash = await sha256HexAsync(bytes);
-      try {
-        // Sniffed from the bytes, with the pixel cap, before anything is stored or queued.
-        await imageInfo(bytes, { maxPixels: limits.maxImagePixels });
-      } catch (error) {
-        if (error instanceof UserInputError && error.code === 'image_unsupported' && ref.kind === 'url' && ref.notImageHint) {
-          throw new UserInputError(`${error.message} ${ref.notImageHint}`, error.code);
-        }
-        throw error;
-      }
-      // Stored before the job is queued (a worker elsewhere reads it by hash). Writing
-      // it during the inference instead was tried: under a burst of 50 uploads the
-      // deferred writes bunched up and the web API's p99 accept time more than doubled.
-      await stores.images.put(bytes, hash);
-      return { hash, bytes };
-    }
-    if (session?.imageHash) {
-      const bytes = await stores.images.get(session.imageHash);
-      if (bytes) return { hash: session.imageHash, bytes };
-      throw new UserInputError("This conversation's image has expired. Send the image again with your question.", 'no_image');
-    }
-    throw new UserInputError(`There's no image to look at yet. ${turn.noImageHint ?? ATTACH_AN_IMAGE}`, 'no_image');
   }
 }
