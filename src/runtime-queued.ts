@@ -7,7 +7,7 @@ import { LisaTokenizer } from './engine/tokenizer.js';
 import { BullmqJobQueue } from './jobs/bullmq.js';
 import type { Logger } from './logger.js';
 import { Metrics, Readiness } from './metrics/index.js';
-import { type ServeRuntime, modelInfo, surfaceSide } from './runtime.js';
+import { type ServeRuntime, assembleRuntime, modelInfo } from './runtime.js';
 
 /** What /readyz says while the queue's Redis cannot be reached. */
 export const QUEUE_UNREACHABLE = 'the job queue (Redis) is unreachable';
@@ -40,20 +40,6 @@ export async function createQueuedRuntime(config: Config, logger: Logger): Promi
   const readiness = new Readiness();
   readiness.addCheck(() => (queue.reachable() ? undefined : QUEUE_UNREACHABLE));
   const model = modelInfo(manifest, (turns) => promptPositions(tokenizer, manifest, turns));
-  const surfaces = surfaceSide(config, stores, queue, model, metrics, logger);
-  readiness.markReady();
   logger.info({ queue: config.queue.name, pack: model.pack }, 'turns go to lisa-bot workers through the Redis job queue');
-  return {
-    stores,
-    queue,
-    assistant: surfaces.assistant,
-    metrics,
-    readiness,
-    async close() {
-      readiness.markNotReady('shutting down');
-      await queue.close();
-      await stores.close();
-      await surfaces.close();
-    },
-  };
+  return assembleRuntime({ config, stores, queue, model, metrics, readiness, logger });
 }

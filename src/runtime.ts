@@ -45,23 +45,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     const queue = new InProcessQueue<InferenceJob, InferenceResult>({ handler: measuredHandler(inferenceHandler(opened), metrics), maxQueue: config.limits.maxQueue });
     metrics.watchQueue(queue);
     const model = modelInfo(opened.manifest, (turns) => opened.countPromptTokens(turns));
-    const surfaces = surfaceSide(config, stores, queue, model, metrics, logger);
-    readiness.markReady();
-    return {
-      engine: opened,
-      stores,
-      queue,
-      assistant: surfaces.assistant,
-      metrics,
-      readiness,
-      async close() {
-        readiness.markNotReady('shutting down');
-        await queue.close();
-        await opened.close();
-        await stores.close();
-        await surfaces.close();
-      },
-    };
+    return { ...assembleRuntime({ config, stores, queue, model, metrics, readiness, logger, closeEngine: () => opened.close() }), engine: opened };
   } catch (error) {
     await engine?.close();
     await stores.close();
@@ -100,18 +84,26 @@ export function modelInfo(manifest: PackManifest, countPromptTokens: (turns: rea
   };
 }
 
+/** What a runtime is made of, once its queue and model are known. */
+interface RuntimeParts {
+  config: Config;
+  stores: ConversationStores;
+  queue: JobQueue<InferenceJob, InferenceResult>;
+  model: ModelInfo;
+  metrics: Metrics;
+  readiness: Readiness;
+  logger: Logger;
+  /** Closed after the queue and before the stores (the in-process engine reads images from them). */
+  closeEngine?: () => Promise<void>;
+}
+
 /**
- * The assistant and the pixel work the surfaces' side does (overlays are
- * drawn here, never on a GPU worker), over any job queue.
+ * The assistant over `queue`, with the pixel work the surfaces' side does
+ * (overlays are drawn here, never on a GPU worker), ready; `close` takes it
+ * all down in order.
  */
-export function surfaceSide(
-  config: Config,
-  stores: ConversationStores,
-  queue: JobQueue<InferenceJob, InferenceResult>,
-  model: ModelInfo,
-  metrics: Metrics,
-  logger: Logger,
-): { assistant: Assistant; close(): Promise<void> } {
+export function assembleRuntime(parts: RuntimeParts): ServeRuntime {
+  const { config, stores, queue, model, metrics, readiness, logger } = parts;
   // This side's pool decodes images for overlays and draws them; the engine has its own
   // pixel work on its own thread. One thread: with two, 8 conversations at once on the
   // toy pack finished no sooner on 2 cores.
@@ -128,9 +120,18 @@ export function surfaceSide(
     logger,
     metrics,
   });
+  readiness.markReady();
   return {
+    stores,
+    queue,
     assistant,
+    metrics,
+    readiness,
     async close() {
+      readiness.markNotReady('shutting down');
+      await queue.close();
+      await parts.closeEngine?.();
+      await stores.close();
       decodedImages.clear();
       await pixels.close();
     },
