@@ -7,10 +7,10 @@ import { getEventListeners } from 'node:events';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IncomingTurn } from '../src/assistant/types.js';
 import { EngineThread } from '../src/engine/thread.js';
-import { LARGE_BUFFER_BYTES, collectSoonAfter, largeBufferCollections } from '../src/memory/collect.js';
+import { LARGE_BUFFER_BYTES, QUIET_COLLECT_MS, collectSoonAfter, largeBufferCollections } from '../src/memory/collect.js';
 import { OverlayWorkers } from '../src/render/overlay-workers.js';
 import { type ToyAssistant, createToyAssistant } from './helpers/assistant.js';
 import { drawShapes, encodeImage, makeToyPack } from './helpers/toy.js';
@@ -67,6 +67,31 @@ describe('large buffers are collected after use, small ones are not', () => {
     await nextTurn();
     await nextTurn();
     expect(largeBufferCollections()).toBe(before + 1);
+  });
+
+  it('once more when the thread has gone quiet after large buffers, not once per buffer', () => {
+    // What a turn leaves after the first collection must not wait for an
+    // allocation that an idle server never makes.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate'] });
+    try {
+      const before = largeBufferCollections();
+      collectSoonAfter(LARGE_BUFFER_BYTES);
+      vi.advanceTimersByTime(0);
+      expect(largeBufferCollections()).toBe(before + 1);
+      for (let i = 0; i < 3; i++) {
+        vi.advanceTimersByTime(QUIET_COLLECT_MS - 1);
+        collectSoonAfter(LARGE_BUFFER_BYTES);
+        vi.advanceTimersByTime(0);
+      }
+      // Each of those bursts collected right after it; none was followed by a quiet collection yet.
+      expect(largeBufferCollections()).toBe(before + 4);
+      vi.advanceTimersByTime(QUIET_COLLECT_MS);
+      expect(largeBufferCollections()).toBe(before + 5);
+      vi.advanceTimersByTime(10 * QUIET_COLLECT_MS);
+      expect(largeBufferCollections()).toBe(before + 5);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ScratchBuffer, scratchArrayBuffer, scratchSharedBuffer, withSharedBytes } from '../src/memory/scratch.js';
+import { largeBufferCollections } from '../src/memory/collect.js';
+import { LARGE_KEEP_MS, LARGE_SCRATCH_BYTES, ScratchBuffer, scratchArrayBuffer, scratchSharedBuffer, withSharedBytes } from '../src/memory/scratch.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -49,6 +50,21 @@ describe('ScratchBuffer', () => {
     scratch.give(again);
     vi.advanceTimersByTime(60_001);
     expect(scratch.take(100)).not.toBe(buffer);
+  });
+
+  it("lets go of a large image's buffer soon, not after minutes, and collects; a smaller one stays", () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate'] });
+    const large = scratchArrayBuffer();
+    const small = scratchArrayBuffer();
+    const big = large.take(LARGE_SCRATCH_BYTES);
+    const little = small.take(LARGE_SCRATCH_BYTES - 1);
+    large.give(big);
+    small.give(little);
+    const collections = largeBufferCollections();
+    vi.advanceTimersByTime(LARGE_KEEP_MS + 1);
+    expect(largeBufferCollections()).toBeGreaterThan(collections);
+    expect(large.take(LARGE_SCRATCH_BYTES)).not.toBe(big);
+    expect(small.take(LARGE_SCRATCH_BYTES - 1)).toBe(little);
   });
 });
 

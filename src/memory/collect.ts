@@ -36,16 +36,37 @@ export const gc: Gc = (() => {
   return vm.runInNewContext('gc') as Gc;
 })();
 
+/**
+ * How long a thread must go without touching a large buffer before it
+ * collects once more. The collection right after a task misses what the rest
+ * of the turn leaves behind, and an idle thread may never collect again: after
+ * a run of 6000x6000 images a server held up to ~100 MB of such garbage until
+ * something else ran a collection, and scratch buffers dropped after their
+ * keep time (scratch.ts) were freed only by this later collection
+ * (docs/memory.md).
+ */
+export const QUIET_COLLECT_MS = 5_000;
+
 let pending: NodeJS.Immediate | undefined;
+let quiet: NodeJS.Timeout | undefined;
 let collections = 0;
 
 /**
  * Collects this thread's garbage soon (once, however often it is asked before
  * then) when `bytes` is large: after the current task has handed its result
- * back, so the caller never waits for it.
+ * back, so the caller never waits for it; and once more when the thread has
+ * gone QUIET_COLLECT_MS without a large buffer.
  */
 export function collectSoonAfter(bytes: number): void {
-  if (bytes < LARGE_BUFFER_BYTES || pending) return;
+  if (bytes < LARGE_BUFFER_BYTES) return;
+  clearTimeout(quiet);
+  quiet = setTimeout(() => {
+    quiet = undefined;
+    collections++;
+    gc();
+  }, QUIET_COLLECT_MS);
+  quiet.unref();
+  if (pending) return;
   pending = setImmediate(() => {
     pending = undefined;
     collections++;

@@ -10,6 +10,18 @@
  * depends on timing. Reused memory is not cleared: callers write every byte
  * they later read.
  */
+import { LARGE_BUFFER_BYTES, collectSoonAfter } from './collect.js';
+
+/**
+ * An idle buffer this large (a large image's masks, contour map or work area)
+ * is kept only LARGE_KEEP_MS, then dropped and collected. Held for minutes in
+ * each worker, a 6000x6000 image's ~70 MB of them stayed resident after its
+ * turn; the fixed-size ones (the 12 MiB SAM input) and a photo's stay below.
+ */
+export const LARGE_SCRATCH_BYTES = 16 * 2 ** 20;
+/** Long enough for a run of large images and a quick follow-up (also how long decoded-images.ts keeps a large image). */
+export const LARGE_KEEP_MS = 30_000;
+
 export class ScratchBuffer<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer> {
   private idle: B | undefined;
   private dropTimer: NodeJS.Timeout | undefined;
@@ -43,7 +55,15 @@ export class ScratchBuffer<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuff
     if (buffer.byteLength === 0 || buffer.byteLength > this.keepBytes) return;
     if (!this.idle || this.idle.byteLength < buffer.byteLength) this.idle = buffer;
     clearTimeout(this.dropTimer);
-    this.dropTimer = setTimeout(() => (this.idle = undefined), this.keepMs);
+    const large = this.idle.byteLength >= LARGE_SCRATCH_BYTES;
+    this.dropTimer = setTimeout(
+      () => {
+        this.idle = undefined;
+        // Dropped memory is freed only by this thread's collections, which an idle thread does not run.
+        if (large) collectSoonAfter(LARGE_BUFFER_BYTES);
+      },
+      large ? Math.min(this.keepMs, LARGE_KEEP_MS) : this.keepMs,
+    );
     this.dropTimer.unref();
   }
 }

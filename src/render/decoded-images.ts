@@ -9,7 +9,7 @@
 import type { DecodedImage } from '../engine/types.js';
 import type { OverlayWorkers } from './overlay-workers.js';
 import { LARGE_BUFFER_BYTES, collectSoonAfter } from '../memory/collect.js';
-import { scratchSharedBuffer } from '../memory/scratch.js';
+import { LARGE_KEEP_MS, scratchSharedBuffer } from '../memory/scratch.js';
 
 export interface DecodedImageLease {
   image: DecodedImage;
@@ -29,12 +29,10 @@ export interface DecodedImagesOptions {
  * buffer: decoding into fresh memory is several times slower.
  */
 const KEEP_MS = 10 * 60_000; // then even that one goes: an idle server holds no pixels
-/**
- * A large image (see memory.ts) is kept only long enough for its own turn's
- * overlay and a quick follow-up: held for minutes, a run of them would keep
- * hundreds of MB resident between turns for a small chance of a reuse.
- */
-const LARGE_KEEP_MS = 30_000;
+// A large image (see memory.ts) is kept only LARGE_KEEP_MS (scratch.ts), long
+// enough for its own turn's overlay and a quick follow-up: held for minutes, a
+// run of them would keep hundreds of MB resident between turns for a small
+// chance of a reuse.
 
 interface Entry {
   hash: string;
