@@ -1,13 +1,12 @@
 import type { InferenceJob, InferenceResult } from './assistant/inference.js';
 import type { Config } from './config/index.js';
-import { openConversationStores } from './conversation/index.js';
 import { loadManifest } from './engine/manifest.js';
 import { promptPositions } from './engine/prompt.js';
 import { LisaTokenizer } from './engine/tokenizer.js';
 import { BullmqJobQueue } from './jobs/bullmq.js';
 import type { Logger } from './logger.js';
 import { Metrics, Readiness } from './metrics/index.js';
-import { type ServeRuntime, assembleRuntime, modelInfo } from './runtime.js';
+import { type ServeRuntime, assembleRuntime, modelInfo, openStores } from './runtime.js';
 
 /** What /readyz says while the queue's Redis cannot be reached. */
 export const QUEUE_UNREACHABLE = 'the job queue (Redis) is unreachable';
@@ -22,7 +21,7 @@ export async function createQueuedRuntime(config: Config, logger: Logger): Promi
   const packDir = config.model.path;
   const manifest = await loadManifest(packDir);
   const tokenizer = await LisaTokenizer.load(packDir, manifest);
-  const stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
+  const stores = await openStores(config);
   let queue: BullmqJobQueue<InferenceJob, InferenceResult>;
   try {
     queue = await BullmqJobQueue.open<InferenceJob, InferenceResult>({

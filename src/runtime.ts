@@ -33,7 +33,7 @@ export interface Runtime extends ServeRuntime {
  * createQueuedRuntime (runtime-queued.ts) instead, which never loads the model.
  */
 export async function createRuntime(config: Config, logger: Logger): Promise<Runtime> {
-  const stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
+  const stores = await openStores(config);
   const metrics = new Metrics();
   const readiness = new Readiness();
   let engine: EngineThread | undefined;
@@ -51,6 +51,11 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Run
     await stores.close();
     throw error;
   }
+}
+
+/** The conversation stores of `store.url`; a Redis one must answer within queue.connectTimeoutMs at start. */
+export function openStores(config: Config): Promise<ConversationStores> {
+  return openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes, connectTimeoutMs: config.queue.connectTimeoutMs });
 }
 
 /** Loads the model pack on its own thread, reading images from `stores`; counts the load in `metrics`. */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { surfaceSecretKeys, surfaces as registry } from '../../adapters/index.js';
 import { type InferenceJob, type InferenceResult, inferenceHandler, measuredHandler } from '../assistant/inference.js';
 import { loadConfig } from '../config/index.js';
-import { type ConversationStores, openConversationStores } from '../conversation/index.js';
+import type { ConversationStores } from '../conversation/index.js';
 import type { EngineThread } from '../engine/thread.js';
 import { UserInputError } from '../errors.js';
 import type { JobHandler } from '../jobs/queue.js';
@@ -12,7 +12,7 @@ import { Metrics, Readiness } from '../metrics/index.js';
 import { startHealthServer } from '../metrics/server.js';
 import { packFingerprint } from '../engine/manifest.js';
 import { QUEUE_UNREACHABLE } from '../runtime-queued.js';
-import { openEngine } from '../runtime.js';
+import { openEngine, openStores } from '../runtime.js';
 import { ensureModelPack } from './default-pack.js';
 import { exitSoonAfterShutdown, shutdownSignals } from './shutdown.js';
 
@@ -63,7 +63,7 @@ async function work(configFile: string | undefined): Promise<void> {
   try {
     await ensureModelPack(config, logger);
     // The store is where each turn's image is read by hash; a bad store.url fails here, before the long model load.
-    stores = await openConversationStores(config.store.url, { idleMinutes: config.store.sessionIdleMinutes });
+    stores = await openStores(config);
     const loading = openEngine(config, stores, metrics, logger);
     engine = await Promise.race([loading, signals.first.then(() => undefined)]);
     if (!engine) {

@@ -90,8 +90,11 @@ export interface ConversationStores {
 }
 
 /** Sessions, dedupe keys and images on one connection to `store.url`. */
-export async function openConversationStores(url: string, options: StoreOptions): Promise<ConversationStores> {
-  const backend = await openKvBackend(url);
+export async function openConversationStores(
+  url: string,
+  options: StoreOptions & { connectTimeoutMs?: number },
+): Promise<ConversationStores> {
+  const backend = await openKvBackend(url, 'store.url', { connectTimeoutMs: options.connectTimeoutMs });
   return {
     sessions: await createSessionStore(backend, options),
     images: await createImageStore(backend, options),
